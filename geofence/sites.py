@@ -1,0 +1,114 @@
+"""Cameras and checkpoints: fixed points of the defence system, parsed from GeoJSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Mapping
+
+from .grid import GridProblem
+
+
+class CameraCategory(StrEnum):
+    MAIN_STREET = "main_street"
+    BUSY_JUNCTION = "busy_junction"
+    KEY_DEPARTMENT = "key_department"
+    KEY_SITE = "key_site"
+    PERIMETER_JUNCTION = "perimeter_junction"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Camera:
+    id: str
+    name: str
+    category: CameraCategory
+    expected_fps: float
+    lon: float
+    lat: float
+    frigate_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: str
+    name: str
+    lon: float
+    lat: float
+    radius_m: float
+    min_staff: int
+    schedule: tuple[dict[str, Any], ...] = ()
+
+
+def _points(collection: Mapping[str, Any], source: str):
+    features = collection.get("features") if isinstance(collection, Mapping) else None
+    if not isinstance(features, list):
+        yield None, None, None, GridProblem(source, "not a GeoJSON FeatureCollection")
+        return
+    seen: set[str] = set()
+    for i, feat in enumerate(features):
+        where = f"{source}: features[{i}]"
+        props = (feat or {}).get("properties") or {}
+        fid = props.get("id")
+        if not isinstance(fid, str) or not fid:
+            yield None, None, None, GridProblem(where, "missing string property 'id'")
+            continue
+        where = f"{where} (id={fid})"
+        geom = (feat or {}).get("geometry") or {}
+        coords = geom.get("coordinates")
+        if geom.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2 \
+                or not all(isinstance(v, (int, float)) for v in coords[:2]):
+            yield None, None, None, GridProblem(where, "geometry must be a Point [lon, lat]")
+            continue
+        lon, lat = float(coords[0]), float(coords[1])
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            yield None, None, None, GridProblem(where, f"coordinates out of range: {lon}, {lat}")
+            continue
+        if fid in seen:
+            yield None, None, None, GridProblem(where, "duplicate id")
+            continue
+        seen.add(fid)
+        yield where, props, (lon, lat), None
+
+
+def parse_cameras(collection: Mapping[str, Any], source: str = "cameras") -> tuple[list[Camera], list[GridProblem]]:
+    cameras, problems = [], []
+    for where, props, pos, problem in _points(collection, source):
+        if problem:
+            problems.append(problem)
+            continue
+        try:
+            category = CameraCategory(props.get("category", "other"))
+        except ValueError:
+            problems.append(GridProblem(where, f"category {props.get('category')!r} is not one of "
+                                               f"{', '.join(CameraCategory)}"))
+            continue
+        fps = props.get("expected_fps", 25)
+        if not isinstance(fps, (int, float)) or not 0 < fps <= 240:
+            problems.append(GridProblem(where, "expected_fps must be a number in (0, 240]"))
+            continue
+        cameras.append(Camera(props["id"], str(props.get("name") or props["id"]), category, float(fps),
+                              *pos, props.get("frigate_name")))
+    return cameras, problems
+
+
+def parse_checkpoints(collection: Mapping[str, Any], source: str = "checkpoints") -> tuple[list[Checkpoint], list[GridProblem]]:
+    checkpoints, problems = [], []
+    for where, props, pos, problem in _points(collection, source):
+        if problem:
+            problems.append(problem)
+            continue
+        radius, staff = props.get("radius_m"), props.get("min_staff")
+        if not isinstance(radius, (int, float)) or not 0 < radius <= 5000:
+            problems.append(GridProblem(where, "radius_m must be a number in (0, 5000]"))
+            continue
+        if not isinstance(staff, int) or staff < 1:
+            problems.append(GridProblem(where, "min_staff must be a positive integer"))
+            continue
+        schedule = props.get("schedule") or []
+        if not isinstance(schedule, list) or not all(isinstance(s, dict) for s in schedule):
+            problems.append(GridProblem(where, "schedule must be a list of objects"))
+            continue
+        checkpoints.append(Checkpoint(props["id"], str(props.get("name") or props["id"]), *pos,
+                                      float(radius), staff, tuple(schedule)))
+    return checkpoints, problems

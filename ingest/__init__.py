@@ -1,0 +1,1 @@
+"""MQTT ingest: decode › validate & filter › tag cell › batch › store › hot state › ack."""

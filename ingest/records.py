@@ -1,0 +1,140 @@
+"""What travels inward after the boundary: frozen, validated records and rejects with reasons."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NamedTuple
+
+import msgspec
+
+
+class RejectReason(StrEnum):
+    OVERSIZED = "oversized"
+    MALFORMED = "malformed"
+    UNKNOWN_TOPIC = "unknown_topic"
+    UNSUPPORTED_MESSAGE = "unsupported_message"
+    NOT_JPEG = "not_jpeg"
+    UNKNOWN_DEVICE = "unknown_device"
+    INVALID_COORDINATES = "invalid_coordinates"
+    NULL_ISLAND = "null_island"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    STALE_TIMESTAMP = "stale_timestamp"
+    LOW_ACCURACY = "low_accuracy"
+    IMPOSSIBLE_SPEED = "impossible_speed"
+    DUPLICATE = "duplicate"
+    STORE_ERROR = "store_error"  # the database refused the row itself (not an outage)
+    INTERNAL_ERROR = "internal_error"  # the worker failed on this input: a bug, kept for replay
+
+
+class Message(NamedTuple):
+    """One MQTT message as received, before anything is trusted."""
+
+    topic: str
+    payload: bytes
+    received: float  # epoch seconds, this worker's clock
+    redelivered: bool = False  # broker's DUP flag: a resend of a message we may have seen
+
+
+class PatrolFix(msgspec.Struct, frozen=True):
+    unit_id: str
+    ts: float
+    lat: float
+    lon: float
+    acc: float | None = None
+    spd: float | None = None  # m/s
+    hdg: float | None = None
+    batt: float | None = None
+    officers: tuple[str, ...] = ()
+    seq: int | None = None
+    source: str = "native"  # native | owntracks
+    cell_id: str | None = None
+
+    @property
+    def device(self) -> str:
+        return self.unit_id
+
+
+class CameraHealth(msgspec.Struct, frozen=True):
+    camera_id: str
+    ts: float
+    online: bool
+    fps: float | None = None
+    bitrate_kbps: float | None = None
+    recording: bool | None = None
+    storage_ok: bool | None = None
+    packet_loss: float | None = None
+    temp_c: float | None = None
+    uptime_s: float | None = None
+    process_fps: float | None = None
+    skipped_fps: float | None = None
+    detection_fps: float | None = None
+    source: str = "native"  # native | frigate
+
+    @property
+    def device(self) -> str:
+        return self.camera_id
+
+
+class CameraSnapshot(msgspec.Struct, frozen=True):
+    camera_id: str
+    ts: float
+    size: int
+    sha256: str
+    image: bytes
+
+    @property
+    def device(self) -> str:
+        return self.camera_id
+
+
+class DeviceStatus(msgspec.Struct, frozen=True):
+    """Availability announced by a device (retained status, last will, OwnTracks lwt)."""
+
+    kind: str  # camera | unit
+    device_id: str
+    ts: float
+    online: bool
+    source: str = "native"
+
+    @property
+    def device(self) -> str:
+        return self.device_id
+
+
+class Checkin(msgspec.Struct, frozen=True):
+    checkpoint_id: str
+    ts: float
+    officer: str
+    action: str  # on | off
+    method: str  # nfc | qr | gps | manual
+
+    @property
+    def device(self) -> str:
+        return self.checkpoint_id
+
+
+Record = PatrolFix | CameraHealth | CameraSnapshot | DeviceStatus | Checkin
+
+
+class Reject(msgspec.Struct, frozen=True):
+    reason: RejectReason
+    detail: str
+    device: str | None = None
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    received: float
+    topic: str
+    reason: RejectReason
+    detail: str
+    device: str | None
+    payload: bytes  # truncated
+    payload_size: int
+
+
+class Registration(msgspec.Struct, frozen=True):
+    """A device first seen on the wire and registered automatically."""
+
+    kind: str  # unit | camera | checkpoint
+    device_id: str
+    alias: str | None = None  # OwnTracks user/device or Frigate camera name

@@ -1,0 +1,295 @@
+"""The ingest worker: MQTT in, batches committed to the store, hot state updated, then acks.
+
+decode ▶ validate & filter ▶ tag cell ▶ batch ▶ store (COPY, idempotent) ▶ hot state ▶ ack.
+A message is acknowledged only after its rows (or its dead letter) are committed. While the
+database is down nothing is acked, the broker's Receive Maximum bounds what is held in memory,
+and the batch is retried with back-off until the database is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import msgspec
+import psycopg
+
+from geofence.grid import CellIndex, Grid
+from pingan.config import Settings
+from store import registry as registry_store
+from store.writer import Batch, BatchWriter
+
+from . import metrics
+from .directory import DeviceDirectory
+from .hotstate import HotState
+from .mqtt import Inbound, MqttSource
+from .pipeline import Pipeline, build_pipeline, clean
+from .records import (CameraHealth, CameraSnapshot, Checkin, DeadLetter, DeviceStatus, PatrolFix, Registration,
+                      RejectReason)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerStats:
+    messages: int = 0
+    batches: int = 0
+    stored: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+
+
+class IngestWorker:
+    def __init__(self, settings: Settings, source: MqttSource, connect: Callable[[], psycopg.Connection],
+                 hot: HotState | None, *, registry_refresh_s: float = 30.0):
+        self.settings = settings
+        self.source = source
+        self.connect = connect
+        self.hot = hot
+        self.registry_refresh_s = registry_refresh_s
+        self.stats = WorkerStats()
+        self._conn: psycopg.Connection | None = None
+        self._writer: BatchWriter | None = None
+        self._registrations: list[Registration] = []
+        self.stopping = threading.Event()
+        self.ready = threading.Event()
+        # filled by _load()
+        self.directory: DeviceDirectory | None = None
+        self.index: CellIndex | None = None
+        self.pipeline: Pipeline | None = None
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _load(self) -> bool:
+        conn = self._connection()
+        self.directory = DeviceDirectory(registry_store.load_snapshot(conn))
+        grid: Grid | None = registry_store.load_grid(conn)
+        self.index = CellIndex(grid.leaves) if grid else None
+        self.pipeline = build_pipeline(self.settings.ingest, self.directory, self._registrations.append)
+        self._next_refresh = time.monotonic() + self.registry_refresh_s
+        log.info("ingest worker ready: %d grid cells, auto-register %s",
+                 len(self.index) if self.index else 0, self.settings.ingest.auto_register)
+        return True
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = self.connect()
+            self._writer = BatchWriter(self._conn, self.settings.ingest.snapshot_dir)
+            metrics.DB_UP.set(1)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # closing a broken connection may fail too
+                pass
+        self._conn = None
+        self._writer = None
+
+    # -- main loop -------------------------------------------------------------------------
+    def run(self) -> WorkerStats:
+        """Consume until stop() is called (or the broker refuses us for good)."""
+        if self._retry_db(self._load) is None:
+            return self.stats
+        self.source.start()
+        self.ready.set()
+        s = self.settings.ingest
+        batch = Batch()
+        acks: list[tuple[int, int]] = []
+        oldest: float | None = None
+        inbox = self.source.inbox
+        try:
+            while True:
+                if self.source.fatal:
+                    raise self.source.fatal
+                stopping = self.stopping.is_set()
+                # When stopping, take only what has already arrived; later messages stay unacked
+                # with the broker, which redelivers them to this session or another worker.
+                budget = inbox.qsize() if stopping else s.batch_max_rows
+                wait = s.batch_max_wait_s if oldest is None else oldest + s.batch_max_wait_s - time.time()
+                item = self._next(inbox, 0 if stopping else max(wait, 0.001))
+                while item is not None:
+                    self._take(item, batch)
+                    acks.append((item.generation, item.mid))
+                    if oldest is None:
+                        oldest = item.message.received
+                    budget -= 1
+                    if len(batch) >= s.batch_max_rows or budget <= 0:
+                        break
+                    item = self._next(inbox, 0)
+                metrics.PENDING.set(len(acks) + inbox.qsize())
+                if oldest is not None and (stopping or len(batch) >= s.batch_max_rows
+                                           or time.time() >= oldest + s.batch_max_wait_s):
+                    if not self._flush(batch, acks, oldest):
+                        break  # stopping while the database is down: nothing acked, the broker keeps it
+                    batch, acks, oldest = Batch(), [], None
+                if stopping and oldest is None:
+                    break
+                self._housekeeping()
+        finally:
+            self.source.stop()
+            self._drop_connection()
+        return self.stats
+
+    @staticmethod
+    def _next(inbox: queue.Queue, timeout: float) -> Inbound | None:
+        try:
+            return inbox.get(timeout=timeout) if timeout > 0 else inbox.get_nowait()
+        except queue.Empty:
+            return None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _take(self, item: Inbound, batch: Batch) -> None:
+        msg = item.message
+        self.stats.messages += 1
+        try:
+            out = self.pipeline.process(msg)
+        except Exception as e:  # a bug must not stop the worker nor lose the message
+            log.exception("pipeline failed on %s", msg.topic)
+            out = self.pipeline.failed(msg, e)
+        for r in out.records:
+            if isinstance(r, PatrolFix):
+                batch.fixes.append((r, msg.received))
+            elif isinstance(r, CameraHealth):
+                batch.health.append((r, msg.received))
+            elif isinstance(r, CameraSnapshot):
+                batch.snapshots.append((r, msg.received))
+            elif isinstance(r, DeviceStatus):
+                batch.statuses.append(r)
+            elif isinstance(r, Checkin):
+                batch.checkins.append((r, msg.received))
+        batch.dead.extend(out.rejects)
+        if self._registrations:
+            batch.registrations.extend(self._registrations)
+            self._registrations.clear()
+
+    def _tag_cells(self, batch: Batch) -> None:
+        if self.index is None or not batch.fixes:
+            return
+        cells = self.index.lookup([f.lon for f, _ in batch.fixes], [f.lat for f, _ in batch.fixes])
+        batch.fixes = [(msgspec.structs.replace(f, cell_id=c), r) for (f, r), c in zip(batch.fixes, cells)]
+
+    def _flush(self, batch: Batch, acks: list[tuple[int, int]], oldest: float) -> bool:
+        self._tag_cells(batch)
+        t0 = time.perf_counter()
+        result = self._retry_db(lambda: self._write(batch))
+        if result is None:
+            return False
+        elapsed = time.perf_counter() - t0
+        metrics.COMMIT_SECONDS.observe(elapsed)
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.MESSAGES_RECEIVED.inc(len(acks))
+        for table, n in result.items():
+            metrics.ROWS_STORED.labels(table).inc(n)
+            self.stats.stored[table] += n
+        rejected = Counter(str(d.reason) for d in batch.dead)
+        for reason, n in rejected.items():
+            metrics.REJECTED.labels(reason).inc(n)
+        self.stats.rejected.update(rejected)
+        self.stats.batches += 1
+        if self.hot is not None:
+            counters = {"received": len(acks), **{f"stored:{t}": n for t, n in result.items()},
+                        **{f"rejected:{r}": n for r, n in rejected.items()}}
+            ok = self.hot.apply((f for f, _ in batch.fixes), (h for h, _ in batch.health), batch.statuses, counters)
+            metrics.REDIS_UP.set(1 if ok else 0)
+        self.source.ack(acks)
+        metrics.CONSUMER_LAG.set(time.time() - oldest)
+        return True
+
+    def _write(self, batch: Batch) -> dict[str, int]:
+        self._connection()
+        try:
+            return self._writer.write(batch).inserted
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
+        except psycopg.Error as e:
+            # The database refused some row itself: find it by bisection, dead-letter it, keep the rest.
+            log.warning("batch refused by the database (%s); writing it in parts", e)
+            return self._write_parts(batch)
+
+    def _write_parts(self, batch: Batch) -> dict[str, int]:
+        totals: Counter = Counter()
+        for part in _singletons(batch):
+            try:
+                totals.update(self._writer.write(part).inserted)
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise
+            except psycopg.Error as e:
+                dead = _as_dead_letter(part, str(e).strip())
+                log.warning("row refused by the database: %s", dead.detail)
+                totals.update(self._writer.write(Batch(dead=[dead])).inserted)
+                batch.dead.append(dead)
+        return dict(totals)
+
+    def _retry_db(self, op: Callable):
+        """Run op until the database answers; None if asked to stop meanwhile."""
+        delay = 0.25
+        while True:
+            try:
+                return op()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+                metrics.DB_UP.set(0)
+                self._drop_connection()
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                if self.stopping.is_set():
+                    log.error("stopping while the database is unavailable; unacknowledged messages stay "
+                              "with the broker: %s", first)
+                    return None
+                log.warning("database unavailable, holding the batch and retrying in %.1f s: %s", delay, first)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, self.settings.ingest.db_retry_max_s)
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if self.hot is not None and not self.hot.available and self._conn is not None:
+            try:
+                if self.hot.recover(self._conn):
+                    metrics.REDIS_UP.set(1)
+            except psycopg.Error as e:
+                log.warning("hot state rebuild postponed: %s", e)
+                self._drop_connection()
+        if now >= self._next_refresh and self._conn is not None:
+            self._next_refresh = now + self.registry_refresh_s
+            try:
+                self.directory.replace(registry_store.load_snapshot(self._conn))
+            except psycopg.Error as e:
+                log.warning("registry refresh postponed: %s", e)
+                self._drop_connection()
+
+
+def _singletons(batch: Batch):
+    if batch.registrations:
+        yield Batch(registrations=batch.registrations)
+    for f in batch.fixes:
+        yield Batch(fixes=[f])
+    for h in batch.health:
+        yield Batch(health=[h])
+    for s in batch.snapshots:
+        yield Batch(snapshots=[s])
+    for s in batch.statuses:
+        yield Batch(statuses=[s])
+    for c in batch.checkins:
+        yield Batch(checkins=[c])
+    for d in batch.dead:
+        yield Batch(dead=[d])
+
+
+def _as_dead_letter(part: Batch, error: str) -> DeadLetter:
+    for rows in (part.fixes, part.health, part.snapshots, part.checkins):
+        if rows:
+            record, received = rows[0]
+            break
+    else:
+        record = (part.statuses or part.dead or part.registrations)[0]
+        received = time.time()
+    payload = msgspec.json.encode(msgspec.structs.replace(record, image=b"") if isinstance(record, CameraSnapshot)
+                                  else record)
+    device = getattr(record, "device", None)
+    return DeadLetter(received, f"(store) {type(record).__name__}", RejectReason.STORE_ERROR, clean(error)[:1000],
+                      clean(device) if device else None, payload[:2048], len(payload))

@@ -1,0 +1,286 @@
+"""``pingan``: the command line, and the one place where the parts are put together."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+from . import logs
+from .config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("pingan")
+
+EPILOG = """\
+settings: PINGAN_CONFIG names a TOML file; PINGAN_MQTT_URL, PINGAN_DATABASE_URL and
+PINGAN_REDIS_URL point at real services (unset: an in-process broker, an embedded PostgreSQL
+and an in-process Redis); any other key as PINGAN_<SECTION>__<KEY>. Run `pingan check` to
+see every problem in a configuration at once.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pingan",
+        description="Pingan (平安): patrol-and-surveillance command centre backend. Ingests camera health, "
+                    "snapshots, patrol GPS and checkpoint check-ins from MQTT into PostgreSQL/TimescaleDB "
+                    "with live state in Redis.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the whole service: ingest (and later alerts and the API)",
+                       description="Run the service. With no settings it runs on embedded defaults and the demo "
+                                   "city; --simulate demo feeds it live demo traffic.")
+    p.add_argument("--simulate", metavar="SCENARIO", help="publish a scenario's traffic too (built in: demo)")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS", help="status line interval")
+
+    p = sub.add_parser("ingest", help="run one ingest worker alone (scale out: start several)",
+                       description="One ingest worker. Workers share the load through the MQTT shared "
+                                   "subscription group mqtt.share_group; give each its own mqtt.client_id. "
+                                   "Reads the grid and registry from the database (run `pingan migrate` first).")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS")
+
+    sub.add_parser("migrate", help="create or upgrade the database schema and load the grid and registry",
+                   description="Apply pending migrations (idempotent; TimescaleDB features when the extension "
+                               "is available, plain PostgreSQL otherwise) and write the configured grid, "
+                               "cameras, checkpoints and units to the registry tables.")
+    sub.add_parser("check", help="validate the configuration, grid and registry; print every problem",
+                   description="Exit 0 when everything is valid, 1 with one line per problem otherwise.")
+
+    p = sub.add_parser("simulate", help="publish a scenario's traffic to the broker at PINGAN_MQTT_URL")
+    p.add_argument("scenario", help="scenario name (built in: demo)")
+    p.add_argument("--duration", type=float, default=60.0, metavar="SECONDS")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        print("configuration problems:", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1 if args.verb == "check" else 2
+    logs.setup(settings.log.level, settings.log.format)
+    try:
+        return VERBS[args.verb](settings, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- verbs -------------------------------------------------------------------------------------
+def cmd_check(settings: Settings, args) -> int:
+    from .services import load_registry
+
+    registry, problems = load_registry(settings)
+    if problems:
+        for p in problems:
+            print(p)
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    g = registry.grid
+    print(f"ok: {len(g.cells)} grid features ({len(g.leaves)} cells), {len(registry.cameras)} cameras, "
+          f"{len(registry.checkpoints)} checkpoints, {len(registry.units)} units"
+          + (" — demo city (grid.path not set)" if settings.demo else ""))
+    return 0
+
+
+def cmd_migrate(settings: Settings, args) -> int:
+    with contextlib.ExitStack() as stack:
+        db_url = _database(settings, stack)
+        report = _migrate_and_sync(settings, db_url)
+        if report is None:
+            return 1
+        print(f"schema up to date ({'TimescaleDB' if report.timescale else 'plain PostgreSQL'}); "
+              f"applied: {', '.join(report.applied) or 'nothing new'}")
+    return 0
+
+
+def cmd_run(settings: Settings, args) -> int:
+    return _serve(settings, args, sync_registry=True)
+
+
+def cmd_ingest(settings: Settings, args) -> int:
+    return _serve(settings, args, sync_registry=False)
+
+
+def cmd_simulate(settings: Settings, args) -> int:
+    from ingest.mqtt import BrokerAddress
+
+    if settings.mqtt.url is None:
+        print("pingan simulate publishes to a running broker: set PINGAN_MQTT_URL "
+              "(or use `pingan run --simulate SCENARIO` to run everything in one process)", file=sys.stderr)
+        return 2
+    traffic = _traffic(args.scenario, BrokerAddress.parse(settings.mqtt.url))
+    if traffic is None:
+        return 2
+    traffic.start()
+    stop = _stop_event()
+    stop.wait(args.duration)
+    traffic.stop()
+    print(f"published {traffic.published} messages")
+    return 0
+
+
+VERBS = {"run": cmd_run, "ingest": cmd_ingest, "migrate": cmd_migrate, "check": cmd_check,
+         "simulate": cmd_simulate}
+
+
+# -- composition -------------------------------------------------------------------------------
+def _database(settings: Settings, stack: contextlib.ExitStack) -> str:
+    if settings.database.url:
+        return settings.database.url
+    from .services import embedded_database
+
+    return embedded_database(settings.database.data_dir)
+
+
+def _migrate_and_sync(settings: Settings, db_url: str, sync_registry: bool = True):
+    from store.migrate import migrate
+    from store.registry import sync
+
+    from .services import load_registry
+
+    registry = None
+    if sync_registry:
+        registry, problems = load_registry(settings)
+        if problems:
+            for p in problems:
+                log.error("%s", p)
+            return None
+    with psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s))) as conn:
+        report = migrate(conn, compress_after_days=settings.database.compress_after_days,
+                         retain_days=settings.database.retain_days)
+        if registry is not None:
+            conn.autocommit = False
+            sync(conn, registry.grid, registry.cameras, registry.checkpoints, registry.units)
+            conn.commit()
+    return report
+
+
+def _traffic(scenario: str, address):
+    from simulators.demo import DemoTraffic
+
+    if scenario != "demo":
+        print(f"unknown scenario {scenario!r} (built in: demo)", file=sys.stderr)
+        return None
+    return DemoTraffic(address.host, address.port, username=address.username, password=address.password)
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@dataclass
+class _Progress:
+    t: float
+    messages: int
+
+
+def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
+    from ingest.hotstate import HotState
+    from ingest.mqtt import BrokerAddress, BrokerAuthError, MqttSource
+    from ingest.worker import IngestWorker
+
+    from .services import EmbeddedBroker, connector, redis_client
+
+    with contextlib.ExitStack() as stack:
+        db_url = _database(settings, stack)
+        if _migrate_and_sync(settings, db_url, sync_registry) is None:
+            return 1
+        mqtt_url = settings.mqtt.url
+        if mqtt_url is None:
+            broker = EmbeddedBroker(settings.mqtt.embedded_port)
+            mqtt_url = broker.start()
+            stack.callback(broker.stop)
+        if settings.metrics.port:
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.metrics.port)
+            log.info("Prometheus metrics on :%d/metrics", settings.metrics.port)
+        address = BrokerAddress.parse(mqtt_url)
+        source = MqttSource(settings.mqtt, address, max_pending=settings.mqtt.receive_maximum + 1000)
+        hot = HotState(redis_client(settings.redis.url), settings.redis.retry_s)
+        worker = IngestWorker(settings, source,
+                              connector(db_url, settings.database.connect_timeout_s, settings.mqtt.client_id), hot)
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                worker.run()
+            except BaseException as e:  # reported below, after the other parts are stopped
+                failure.append(e)
+
+        thread = threading.Thread(target=work, name="ingest", daemon=True)
+        thread.start()
+        stop = _stop_event()
+        traffic = None
+        if getattr(args, "simulate", None):
+            if not worker.ready.wait(60) or not source.wait_connected(30):
+                log.error("worker did not come up; not starting the simulation")
+            else:
+                traffic = _traffic(args.simulate, address)
+                if traffic is None:
+                    worker.stop()
+                    thread.join(30)
+                    return 2
+                traffic.start()
+                stack.callback(traffic.stop)
+        deadline = time.monotonic() + args.duration if args.duration else None
+        last = _Progress(time.monotonic(), 0)
+        while thread.is_alive() and not stop.is_set():
+            timeout = args.status_every
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, deadline - time.monotonic()))
+            if stop.wait(timeout) or (deadline is not None and time.monotonic() >= deadline):
+                break
+            last = _status(worker, last)
+        if traffic is not None:
+            traffic.stop()
+            time.sleep(1.0)  # let the last published messages arrive
+        worker.stop()
+        thread.join(60)
+        if failure:
+            if isinstance(failure[0], BrokerAuthError):
+                print(f"error: {failure[0]}", file=sys.stderr)
+                return 3
+            raise failure[0]
+        _status(worker, last)
+        _summary(worker, db_url, settings)
+    return 0
+
+
+def _status(worker, last: _Progress) -> _Progress:
+    now = time.monotonic()
+    st = worker.stats
+    rate = (st.messages - last.messages) / max(now - last.t, 1e-9)
+    stored = ", ".join(f"{t}={n}" for t, n in sorted(st.stored.items())) or "nothing yet"
+    rejected = ", ".join(f"{r}={n}" for r, n in sorted(st.rejected.items())) or "none"
+    log.info("messages %d (%.0f/s) | stored %s | rejected %s", st.messages, rate, stored, rejected)
+    return _Progress(now, st.messages)
+
+
+def _summary(worker, db_url: str, settings: Settings) -> None:
+    st = worker.stats
+    print()
+    print(f"Pingan ingested {st.messages} messages in {st.batches} batches.")
+    for table, n in sorted(st.stored.items()):
+        print(f"  stored   {table:<16} {n:>8}")
+    for reason, n in sorted(st.rejected.items()):
+        print(f"  rejected {reason:<16} {n:>8}  (see pingan.dead_letter)")
+    where = "embedded PostgreSQL" if settings.database.url is None else "PostgreSQL"
+    print(f"Data is in {where}: psql '{db_url}' -c 'SELECT * FROM pingan.patrol_ping LIMIT 5'")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

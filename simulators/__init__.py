@@ -1,0 +1,1 @@
+"""Traffic generators with known ground truth (the built-in demo city for now)."""

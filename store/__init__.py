@@ -1,0 +1,1 @@
+"""PostgreSQL/TimescaleDB: migrations, batched idempotent writes, registry tables."""

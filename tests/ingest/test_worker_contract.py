@@ -1,0 +1,176 @@
+"""Every payload of the contract, published to a real Mosquitto, lands as the right rows in
+PostgreSQL and the right hot state in Redis; every filter rejects with its reason."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ingest.hotstate import camera_key, latest_position
+
+from ..conftest import query, wait_for
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + bytes(200) + b"\xff\xd9"
+
+
+def count(db_url: str, table: str, where: str = "true", params: tuple = ()) -> int:
+    return query(db_url, f"SELECT count(*) FROM pingan.{table} WHERE {where}", params)[0][0]
+
+
+def test_native_gps_single_and_buffered_batch(start_worker, publisher, db_url, redis_client):
+    start_worker()
+    now = time.time()
+    publisher.publish("pingan/v1/patrol/u01/gps",
+                      {"ts": now - 30, "lat": 32.03, "lon": 118.75, "acc": 5.5, "spd": 1.2, "hdg": 90,
+                       "batt": 77, "officers": ["p1", "p2"], "seq": 1})
+    # a buffered batch after a reconnect: an array, RFC 3339 and epoch times mixed
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 20))
+    publisher.publish("pingan/v1/patrol/u01/gps",
+                      [{"ts": iso, "lat": 32.034, "lon": 118.7501, "seq": 2},
+                       {"ts": now - 10, "lat": 32.036, "lon": 118.75, "seq": 3}])
+    publisher.flush()
+    wait_for(lambda: count(db_url, "patrol_ping") == 3, what="3 fixes stored")
+    rows = query(db_url, "SELECT extract(epoch FROM ts)::float8, lat, lon, acc, spd, hdg, batt, officers, seq, source, cell_id "
+                         "FROM pingan.patrol_ping WHERE unit_id = 'u01' ORDER BY ts")
+    assert rows[0][1:] == (32.03, 118.75, 5.5, pytest.approx(1.2), 90, 77, ["p1", "p2"], 1, "native", "D1S1G1")
+    assert rows[0][0] == pytest.approx(now - 30, abs=1e-3)
+    assert rows[1][0] == pytest.approx(int(now - 20), abs=1e-3)
+    assert [r[10] for r in rows] == ["D1S1G1", "D1S1G1", "D1S1G3"]
+    latest = wait_for(lambda: latest_position(redis_client, "u01"), what="hot state")
+    assert float(latest["ts"]) == pytest.approx(now - 10, abs=1e-3)
+    assert latest["cell"] == "D1S1G3"
+    pos = redis_client.geopos("pingan:unit:geo", "u01")[0]
+    assert pos[0] == pytest.approx(118.75, abs=1e-5) and pos[1] == pytest.approx(32.036, abs=1e-5)
+
+
+def test_camera_health_snapshot_status_and_checkin(start_worker, publisher, db_url, redis_client):
+    start_worker()
+    now = time.time()
+    publisher.publish("pingan/v1/camera/cam01/health",
+                      {"ts": now, "online": True, "fps": 24.5, "bitrate_kbps": 2048, "recording": True,
+                       "storage_ok": False, "packet_loss": 0.02, "temp_c": 48.0, "uptime_s": 86400})
+    publisher.publish("pingan/v1/camera/cam01/snapshot", JPEG)
+    publisher.publish("pingan/v1/camera/cam02/status", b"offline", retain=True)
+    publisher.publish("pingan/v1/checkpoint/cp-west/checkin",
+                      {"ts": now - 5, "officer": "p7", "action": "on", "method": "nfc"})
+    publisher.flush()
+    wait_for(lambda: count(db_url, "checkin") == 1 and count(db_url, "camera_snapshot") == 1
+             and count(db_url, "device_status") == 1 and count(db_url, "camera_health") == 1, what="all rows")
+    assert query(db_url, "SELECT online, fps, bitrate_kbps, recording, storage_ok, packet_loss, temp_c, uptime_s, "
+                         "source FROM pingan.camera_health")[0] == (
+        True, 24.5, 2048, True, False, pytest.approx(0.02), 48.0, 86400, "native")
+    size, sha, image = query(db_url, "SELECT size_bytes, sha256, image FROM pingan.camera_snapshot")[0]
+    assert size == len(JPEG) and image == JPEG and len(sha) == 64
+    assert query(db_url, "SELECT kind, device_id, online FROM pingan.device_status") == [("camera", "cam02", False)]
+    assert query(db_url, "SELECT checkpoint_id, officer, action, method FROM pingan.checkin") == [
+        ("cp-west", "p7", "on", "nfc")]
+    cam = wait_for(lambda: redis_client.hgetall(camera_key("cam01")), what="camera hot state")
+    assert cam[b"online"] == b"1" and float(cam[b"fps"]) == 24.5
+    assert wait_for(lambda: redis_client.hget(camera_key("cam02"), "status")) == b"offline"
+    publisher.publish("pingan/v1/camera/cam02/status", b"", retain=True)  # clearing it is not an event
+    publisher.flush()
+    time.sleep(0.3)
+    assert count(db_url, "device_status") == 1 and count(db_url, "dead_letter") == 0
+
+
+def test_owntracks_and_frigate(start_worker, publisher, db_url):
+    query(db_url, "UPDATE pingan.camera SET frigate_name = 'front_door' WHERE camera_id = 'cam05'")
+    start_worker()
+    now = time.time()
+    publisher.publish("owntracks/alice/phone",
+                      {"_type": "location", "tst": int(now) - 3, "lat": 32.05, "lon": 118.79, "acc": 8,
+                       "vel": 36, "cog": 180, "batt": 64, "tid": "al"})
+    publisher.publish("owntracks/alice/phone", {"_type": "lwt", "tst": int(now)})
+    publisher.publish("frigate/stats", {
+        "cameras": {"front_door": {"camera_fps": 5.1, "process_fps": 5.0, "skipped_fps": 0.0,
+                                   "detection_fps": 1.2, "pid": 345},
+                    "cam06": {"camera_fps": 0.0, "process_fps": 0.0, "skipped_fps": 0.0, "detection_fps": 0.0},
+                    "garage": {"camera_fps": 5.0}},
+        "service": {"uptime": 1000, "version": "0.14.1", "last_updated": int(now)},
+        "detectors": {"coral": {"inference_speed": 9.1}}})
+    publisher.flush()
+    wait_for(lambda: count(db_url, "camera_health") == 2 and count(db_url, "dead_letter") == 1, what="rows")
+    unit, spd, hdg, batt, source, cell = query(
+        db_url, "SELECT unit_id, spd, hdg, batt, source, cell_id FROM pingan.patrol_ping")[0]
+    # 32.05 N lies on the edge between streets D2S1 and D2S2: the smallest cell id wins
+    assert (unit, spd, hdg, batt, source, cell) == ("ot-alice", pytest.approx(10.0), 180, 64, "owntracks", "D2S1G3")
+    assert query(db_url, "SELECT kind, device_id, online, source FROM pingan.device_status") == [
+        ("unit", "ot-alice", False, "owntracks")]
+    assert sorted(query(db_url, "SELECT camera_id, online, fps, detection_fps, source FROM pingan.camera_health")) == [
+        ("cam05", True, pytest.approx(5.1), pytest.approx(1.2), "frigate"),
+        ("cam06", False, 0.0, 0.0, "frigate")]
+    # a Frigate camera that is in no registry is rejected by name
+    assert query(db_url, "SELECT reason, device_id, topic FROM pingan.dead_letter") == [
+        ("unknown_device", "garage", "frigate/stats")]
+
+
+BAD = [
+    # (topic, payload, reason)
+    ("pingan/v1/patrol/u02/gps", {"ts": "now", "lat": 1, "lon": 2}, "malformed"),
+    ("pingan/v1/patrol/u02/gps", b"\x00\x01garbage", "malformed"),
+    ("pingan/v1/patrol/u02/gps", {"lat": 32.03, "lon": 118.75}, "malformed"),
+    ("pingan/v1/patrol/u02/gps", {"ts": "2026-01-01T00:00:00", "lat": 32.03, "lon": 118.75}, "malformed"),
+    ("pingan/v1/patrol/u02/gps", {"ts": 0, "lat": 91.5, "lon": 118.75}, "invalid_coordinates"),
+    ("pingan/v1/patrol/u02/gps", {"ts": 0, "lat": 0.0, "lon": 0.0}, "null_island"),
+    ("pingan/v1/patrol/u02/gps", {"ts": "+3600", "lat": 32.03, "lon": 118.75}, "future_timestamp"),
+    ("pingan/v1/patrol/u02/gps", {"ts": "-30d", "lat": 32.03, "lon": 118.75}, "stale_timestamp"),
+    ("pingan/v1/patrol/u02/gps", {"ts": 0, "lat": 32.03, "lon": 118.75, "acc": 900}, "low_accuracy"),
+    ("pingan/v1/patrol/u77/gps", {"ts": 0, "lat": 32.03, "lon": 118.75}, "unknown_device"),
+    ("pingan/v1/camera/cam03/health", {"ts": 0, "online": "yes"}, "malformed"),
+    ("pingan/v1/camera/cam03/snapshot", b"GIF89a....", "not_jpeg"),
+    ("pingan/v1/camera/cam03/snapshot", b"\xff\xd8\xff" + bytes(3000), "oversized"),
+    ("pingan/v1/camera/cam03/status", b"sleeping", "malformed"),
+    ("pingan/v1/checkpoint/cp-east/checkin", {"ts": 0, "officer": "p1", "action": "maybe"}, "malformed"),
+    ("pingan/v1/patrol/u02/gps", {"ts": 0, "lat": 32.03, "lon": 118.75, "pad": "x" * 5000}, "oversized"),
+    ("owntracks/alice/phone", {"_type": "transition", "tst": 1}, "unsupported_message"),
+    ("owntracks/bob/phone", {"_type": "location", "tst": 0, "lat": 32.03, "lon": 118.75}, "unknown_device"),
+]
+
+
+def _fill(payload, now: float):
+    if isinstance(payload, dict):
+        out = dict(payload)
+        ts = out.get("ts", out.get("tst"))
+        key = "ts" if "ts" in out else "tst"
+        if ts == 0:
+            out[key] = now
+        elif ts == "+3600":
+            out[key] = now + 3600
+        elif ts == "-30d":
+            out[key] = now - 30 * 86400
+        return out
+    return payload
+
+
+def test_every_filter_rejects_with_its_reason(start_worker, publisher, db_url):
+    start_worker(max_payload_bytes=4096, snapshot_max_bytes=2048, dead_letter_payload_bytes=64)
+    now = time.time()
+    for topic, payload, _ in BAD:
+        publisher.publish(topic, _fill(payload, now))
+    publisher.flush()
+    wait_for(lambda: count(db_url, "dead_letter") == len(BAD), what="every reject dead-lettered")
+    rows = query(db_url, "SELECT topic, reason, detail, payload, payload_size FROM pingan.dead_letter")
+    got = sorted((t, r) for t, r, *_ in rows)
+    assert got == sorted((t, r) for t, _, r in BAD)
+    for topic, reason, detail, payload, size in rows:
+        assert detail, f"{reason} has no detail"
+        assert len(payload) <= 64 and size >= len(payload)
+    assert count(db_url, "patrol_ping") + count(db_url, "camera_health") + count(db_url, "checkin") == 0
+
+
+def test_impossible_speed_and_duplicates(start_worker, publisher, db_url):
+    start_worker(max_speed_mps=50)
+    now = time.time()
+    fix = {"ts": now - 60, "lat": 32.03, "lon": 118.75}
+    publisher.publish("pingan/v1/patrol/u03/gps", fix)
+    publisher.publish("pingan/v1/patrol/u03/gps", fix)  # exact duplicate
+    publisher.publish("pingan/v1/patrol/u03/gps", {**fix, "lat": 32.0301})  # same unit and time
+    # 10 s later, 3 km away: 300 m/s
+    publisher.publish("pingan/v1/patrol/u03/gps", {"ts": now - 50, "lat": 32.057, "lon": 118.75})
+    publisher.publish("pingan/v1/patrol/u03/gps", {"ts": now - 40, "lat": 32.0302, "lon": 118.7502})
+    publisher.flush()
+    wait_for(lambda: count(db_url, "patrol_ping") + count(db_url, "dead_letter") == 5, what="5 outcomes")
+    assert count(db_url, "patrol_ping") == 2
+    assert sorted(r[0] for r in query(db_url, "SELECT reason FROM pingan.dead_letter")) == [
+        "duplicate", "duplicate", "impossible_speed"]

