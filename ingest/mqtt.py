@@ -77,6 +77,7 @@ class BrokerAddress:
 
 class MqttSource:
     def __init__(self, settings: MqttSettings, address: BrokerAddress, max_pending: int):
+        """max_pending: messages the inbox holds at most (ingest.max_pending_messages)."""
         self.settings = settings
         self.address = address
         self.v5 = settings.protocol == "5"
@@ -86,6 +87,8 @@ class MqttSource:
         self.fatal: BaseException | None = None
         self._lock = threading.Lock()
         self._closing = False
+        self.received = 0  # messages handed to the worker
+        self.acked = 0
         if self.v5:
             c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                             protocol=mqtt.MQTTv5, manual_ack=True)
@@ -175,7 +178,10 @@ class MqttSource:
         except UnicodeDecodeError:
             topic = "(topic is not UTF-8)"
         m = Message(topic, msg.payload, time.time(), bool(msg.dup))
-        # Blocks only for 3.1.1 (no Receive Maximum): TCP back-pressure then bounds memory.
+        self.received += 1
+        # Receive Maximum should keep the inbox small, but brokers overshoot it (Mosquitto 2.0.x
+        # under load) and 3.1.1 has none: a full inbox blocks this thread, and TCP back-pressure
+        # then bounds memory. Nothing is acked meanwhile, so nothing can be lost.
         self.inbox.put(Inbound(self.generation, msg.mid, m))
 
     # -- acks (ingest thread) ---------------------------------------------------------------
@@ -187,4 +193,5 @@ class MqttSource:
             if g == gen and mid:
                 self.client.ack(mid, 1)
                 sent += 1
+        self.acked += sent
         return sent

@@ -113,6 +113,9 @@ class IngestSettings(_Section):
         None, description="Register unknown devices instead of rejecting them (default: on for the demo city only)")
     dead_letter_payload_bytes: int = Field(2048, ge=0, le=1_048_576)
     db_retry_max_s: float = Field(10, gt=0, le=600, description="Longest back-off between database retries")
+    max_pending_messages: int = Field(
+        8000, ge=10, le=1_000_000,
+        description="Unacknowledged messages a worker holds at most; past it the broker connection is not read")
 
     @model_validator(mode="after")
     def _ages(self) -> "IngestSettings":
@@ -174,6 +177,8 @@ class Settings(_Section):
         if self.mqtt.url is None and self.mqtt.protocol == "5":
             # The in-process broker speaks 3.1.1 only.
             object.__setattr__(self, "mqtt", self.mqtt.model_copy(update={"protocol": "3.1.1"}))
+        if self.ingest.max_pending_messages < self.mqtt.receive_maximum:
+            raise ValueError("ingest.max_pending_messages must be >= mqtt.receive_maximum")
         if self.ingest.auto_register is None:
             object.__setattr__(self, "ingest", self.ingest.model_copy(update={"auto_register": self.demo}))
         return self

@@ -172,14 +172,14 @@ def publisher(broker: Mosquitto):
 
 # -- the worker ------------------------------------------------------------------------------------
 def make_settings(mqtt_url: str, db_url: str, redis_url: str | None = REDIS_URL, *, group: str | None = None,
-                  client_id: str | None = None, **ingest: Any) -> Settings:
+                  client_id: str | None = None, receive_maximum: int = 2000, **ingest: Any) -> Settings:
     n = next(_counter)
     # Each test has its own share group: a stopped worker's persistent session stays a member
     # of its group (and gets its share of messages) until the session expires.
     return Settings.model_validate({
         "mqtt": {"url": mqtt_url, "client_id": client_id or f"test-worker-{os.getpid()}-{n}",
                  "share_group": group or f"test-{os.getpid()}-{n}",
-                 "receive_maximum": 2000, "reconnect_min_s": 0.2, "reconnect_max_s": 2},
+                 "receive_maximum": receive_maximum, "reconnect_min_s": 0.2, "reconnect_max_s": 2},
         "database": {"url": db_url, "connect_timeout_s": 2},
         "redis": {"url": redis_url, "retry_s": 0.5},
         "ingest": {"batch_max_wait_s": 0.05, "auto_register": False, "db_retry_max_s": 1.0, **ingest},
@@ -190,7 +190,7 @@ class RunningWorker:
     def __init__(self, settings: Settings, redis_conn: redis.Redis | None):
         self.settings = settings
         self.source = MqttSource(settings.mqtt, BrokerAddress.parse(settings.mqtt.url),
-                                 max_pending=settings.mqtt.receive_maximum + 1000)
+                                 max_pending=settings.ingest.max_pending_messages)
         hot = HotState(redis_conn, settings.redis.retry_s) if redis_conn is not None else None
         self.worker = IngestWorker(settings, self.source, lambda: psycopg.connect(
             settings.database.url, connect_timeout=2), hot, registry_refresh_s=1.0)

@@ -67,6 +67,8 @@ class Mosquitto:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
         self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
 
 
 class PrivatePostgres:
