@@ -80,7 +80,7 @@ class FrigateService(msgspec.Struct, frozen=True):
 
 
 class FrigateStats(msgspec.Struct, frozen=True):
-    cameras: dict[str, FrigateCamera]
+    cameras: dict[Id, FrigateCamera]
     service: FrigateService | None = None
 
 

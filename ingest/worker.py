@@ -215,16 +215,19 @@ class IngestWorker:
 
     def _write_parts(self, batch: Batch) -> dict[str, int]:
         totals: Counter = Counter()
-        for part in _singletons(batch):
+        refused: list[DeadLetter] = []
+        for part in list(_singletons(batch)):
             try:
                 totals.update(self._writer.write(part).inserted)
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 raise
             except psycopg.Error as e:
                 dead = _as_dead_letter(part, str(e).strip())
-                log.warning("row refused by the database: %s", dead.detail)
-                totals.update(self._writer.write(Batch(dead=[dead])).inserted)
-                batch.dead.append(dead)
+                log.warning("row refused by the database (device %s): %s", dead.device, dead.detail)
+                refused.append(dead)
+        if refused:
+            totals.update(self._writer.write(Batch(dead=refused)).inserted)
+            batch.dead.extend(refused)
         return dict(totals)
 
     def _retry_db(self, op: Callable):

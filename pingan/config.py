@@ -117,12 +117,6 @@ class IngestSettings(_Section):
         8000, ge=10, le=1_000_000,
         description="Unacknowledged messages a worker holds at most; past it the broker connection is not read")
 
-    @model_validator(mode="after")
-    def _ages(self) -> "IngestSettings":
-        if self.dead_letter_payload_bytes > self.max_payload_bytes:
-            raise ValueError("dead_letter_payload_bytes must not exceed max_payload_bytes")
-        return self
-
 
 class GridSettings(_Section):
     path: Path | None = Field(None, description="GeoJSON of the four-level grid; unset uses the demo city")

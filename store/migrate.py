@@ -48,24 +48,22 @@ def available_migrations() -> list[Migration]:
 
 
 def timescale_available(conn: psycopg.Connection) -> bool:
-    """True when TimescaleDB is installed, or can be: available and preloaded."""
-    row = conn.execute(
+    """True when TimescaleDB is installed, or can be created here (available, preloaded, and
+    this role may create it). Creating it is kept: a session cannot load it twice."""
+    installed, available = conn.execute(
         "SELECT (SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'),"
-        "       (SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'),"
-        "       current_setting('shared_preload_libraries', true)").fetchone()
-    installed, available, preload = row
+        "       (SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb')").fetchone()
     if installed:
         return True
     if not available:
         return False
-    if preload and "timescaledb" in preload:
-        return True
-    # Some builds (PGlite) load it without shared_preload_libraries: try, and roll back.
     try:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         return True
-    except psycopg.Error:
+    except psycopg.Error as e:
+        log.warning("TimescaleDB is available but cannot be created (%s); using plain PostgreSQL",
+                    str(e).strip().splitlines()[0])
         return False
 
 

@@ -25,8 +25,8 @@ from store.registry import UnitRow, sync
 
 from .services import Mosquitto
 
-PG_ADMIN = os.environ.get("PINGAN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("PINGAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+PG_ADMIN = os.environ.get("TEST_PINGAN_DATABASE_URL", "postgresql://pingan@127.0.0.1:5432/pingan")
+REDIS_URL = os.environ.get("TEST_PINGAN_REDIS_URL", "redis://127.0.0.1:6379/9")
 _counter = itertools.count()
 
 # Devices the tests use beyond the demo city's u01…u08, cam01…cam12, cp-west, cp-east.

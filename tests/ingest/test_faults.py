@@ -16,7 +16,7 @@ import redis
 
 from ingest.hotstate import latest_position
 
-from ..conftest import Publisher, RunningWorker, make_settings, prepare_database, query, wait_for
+from ..conftest import REDIS_URL, Publisher, RunningWorker, make_settings, prepare_database, query, wait_for
 from ..services import PrivatePostgres, PrivateRedis
 
 UNITS = [f"u0{i}" for i in range(1, 9)]
@@ -64,7 +64,7 @@ def _spawn_worker(env: dict[str, str], log) -> subprocess.Popen:
 def test_kill_9_during_burst_loses_and_duplicates_nothing(broker, db_url, tmp_path):
     n = 20_000
     env = {**os.environ, "PINGAN_MQTT_URL": broker.url, "PINGAN_DATABASE_URL": db_url,
-           "PINGAN_REDIS_URL": "redis://127.0.0.1:6379/9", "PINGAN_MQTT__CLIENT_ID": f"kill9-{os.getpid()}",
+           "PINGAN_REDIS_URL": REDIS_URL, "PINGAN_MQTT__CLIENT_ID": f"kill9-{os.getpid()}",
            "PINGAN_MQTT__SHARE_GROUP": f"kill9-{os.getpid()}", "PINGAN_INGEST__AUTO_REGISTER": "false",
            "PINGAN_INGEST__BATCH_MAX_ROWS": "500"}
     env.pop("PINGAN_CONFIG", None)
@@ -73,7 +73,11 @@ def test_kill_9_during_burst_loses_and_duplicates_nothing(broker, db_url, tmp_pa
     worker = _spawn_worker(env, log)
     try:
         # the session and its subscription exist once the worker has connected
-        wait_for(lambda: b"connected to" in (tmp_path / "worker.log").read_bytes(), 60, what="worker connected")
+        def connected() -> bool:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            return b"connected to" in (tmp_path / "worker.log").read_bytes()
+
+        wait_for(connected, 60, what="worker connected")
         time.sleep(0.5)
         pub = Publisher(broker.url, f"kill9-pub-{os.getpid()}")
         fixes = track(n, time.time() - 6 * 3600)

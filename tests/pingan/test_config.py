@@ -1,0 +1,131 @@
+"""Configuration: strict, typed, every problem reported with its key path at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pingan.config import ConfigError, load_settings
+
+
+def problems(env: dict[str, str], path: Path | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        load_settings(env, path)
+    return [str(p) for p in e.value.problems]
+
+
+def test_defaults_are_the_embedded_demo():
+    s = load_settings({})
+    assert s.mqtt.url is None and s.database.url is None and s.redis.url is None
+    assert s.demo and s.ingest.auto_register is True
+    assert s.mqtt.protocol == "3.1.1"  # the in-process broker speaks 3.1.1 only
+
+
+def test_file_and_environment(tmp_path):
+    cfg = tmp_path / "pingan.toml"
+    cfg.write_text('[ingest]\nmax_speed_mps = 40\n[grid]\npath = "city/grid.geojson"\n[mqtt]\nclient_id = "w7"\n')
+    s = load_settings({"PINGAN_CONFIG": str(cfg), "PINGAN_MQTT_URL": "mqtt://u:p%40ss@broker:1884",
+                       "PINGAN_INGEST__AUTO_REGISTER": "true", "PINGAN_MQTT__RECEIVE_MAXIMUM": "1000"})
+    assert s.ingest.max_speed_mps == 40 and s.ingest.auto_register is True
+    assert s.mqtt.url == "mqtt://u:p%40ss@broker:1884" and s.mqtt.protocol == "5" and s.mqtt.receive_maximum == 1000
+    assert s.grid.path == tmp_path / "city" / "grid.geojson"  # relative to the file
+    assert not s.demo and load_settings({"PINGAN_CONFIG": str(cfg)}).ingest.auto_register is False
+
+
+def test_every_problem_named_by_key_path(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[ingest]\nmax_speed_mps = -1\nbogus = 1\n[mqtt]\nreceive_maximum = 0\n[nonsense]\nx = 1\n')
+    got = problems({"PINGAN_CONFIG": str(cfg), "PINGAN_INGEST__BATCH_MAX_ROWS": "many"}, None)
+    assert f"{cfg}: ingest.max_speed_mps: Input should be greater than 0" in got
+    assert f"{cfg}: ingest.bogus: unknown key" in got
+    assert f"{cfg}: mqtt.receive_maximum: Input should be greater than or equal to 10" in got
+    assert f"{cfg}: nonsense: unknown key" in got
+    assert any(p.startswith("ingest.batch_max_rows (from PINGAN_INGEST__BATCH_MAX_ROWS): ") for p in got)
+    assert len(got) == 5
+
+
+def test_environment_problems():
+    got = problems({"PINGAN_MQTT_URL": "http://broker", "PINGAN_DATABSE_URL": "postgresql://x",
+                    "PINGAN_REDIS_URL": "redis://localhost:6379/0"})
+    assert got == ["PINGAN_DATABSE_URL: unknown setting (expected PINGAN_<SECTION>__<KEY>, sections: database, "
+                   "grid, ingest, log, metrics, mqtt, redis, registry)"]
+    got = problems({"PINGAN_MQTT_URL": "http://broker"})
+    assert got == ["mqtt.url (from PINGAN_MQTT_URL): Value error, expected mqtt://[user:pass@]host[:port] or mqtts://…"]
+    assert problems({"PINGAN_CONFIG": "/nonexistent/pingan.toml"}) == [
+        "/nonexistent/pingan.toml: config file not found (PINGAN_CONFIG)"]
+
+
+def test_cross_field_check():
+    got = problems({"PINGAN_MQTT__RECEIVE_MAXIMUM": "5000", "PINGAN_INGEST__MAX_PENDING_MESSAGES": "100"})
+    assert got == ["(top level): Value error, ingest.max_pending_messages must be >= mqtt.receive_maximum"]
+
+
+def _box(x0, y0, x1, y1):
+    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+
+
+def _f(geom, **props):
+    return {"type": "Feature", "properties": props, "geometry": geom}
+
+
+def run_check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PINGAN_")}
+    return subprocess.run([sys.executable, "-m", "pingan.cli", "check"], env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_pingan_check_lists_every_grid_and_registry_problem(tmp_path):
+    grid = {"type": "FeatureCollection", "features": [
+        _f(_box(0, 0, 4, 4), id="C", level="city", name="City"),
+        _f(_box(0, 0, 2, 4), id="D1", level="district", parent="C"),
+        _f(_box(0, 0, 2, 2), id="S1", level="street", parent="D1"),
+        _f(_box(0, 0, 1, 1), id="G1", level="grid", parent="S1"),
+        _f(_box(1, 0, 2, 1), id="G1", level="grid", parent="S1"),                     # duplicate id
+        _f(_box(0, 1, 1, 2), id="G3", level="grid", parent="S9"),                     # missing parent
+        _f(_box(1, 1, 2, 2), id="G4", level="grid", parent="D1"),                     # skips a level
+        _f(_box(2, 0, 3, 1), id="G5", level="ward", parent="S1"),                     # unknown level
+        _f({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]},
+           id="G6", level="grid", parent="S1"),                                        # self-intersecting
+        _f(_box(0, 0, 1, 1), level="grid", parent="S1"),                               # no id
+    ]}
+    cams = {"type": "FeatureCollection", "features": [
+        _f({"type": "Point", "coordinates": [0.5, 0.5]}, id="cam1", category="main_street"),
+        _f({"type": "Point", "coordinates": [0.5, 0.5]}, id="cam2", category="lobby"),
+        _f({"type": "Point", "coordinates": [200, 0.5]}, id="cam3")]}
+    (tmp_path / "grid.geojson").write_text(json.dumps(grid))
+    (tmp_path / "cameras.geojson").write_text(json.dumps(cams))
+    (tmp_path / "pingan.toml").write_text('[grid]\npath = "grid.geojson"\n[registry]\ncameras = "cameras.geojson"\n'
+                                          'checkpoints = "missing.geojson"\n')
+    r = run_check({"PINGAN_CONFIG": str(tmp_path / "pingan.toml")})
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    g = str(tmp_path / "grid.geojson")
+    c = str(tmp_path / "cameras.geojson")
+    expected = [
+        f"{g}: features[4] (id=G1): duplicate id",
+        f"{g}: features[7] (id=G5): level 'ward' is not one of city, district, street, grid",
+        f"{g}: features[8] (id=G6): invalid geometry: Self-intersection[0.5 0.5]",
+        f"{g}: features[9]: missing string property 'id'",
+        f"{g}: grid G3: parent 'S9' does not exist",
+        f"{g}: grid G4: parent 'D1' is a district, expected a street",
+        f"{c}: features[1] (id=cam2): category 'lobby' is not one of main_street, busy_junction, key_department, "
+        "key_site, perimeter_junction, other",
+        f"{c}: features[2] (id=cam3): coordinates out of range: 200.0, 0.5",
+        f"registry.checkpoints: file not found: {tmp_path / 'missing.geojson'}",
+    ]
+    assert sorted(lines) == sorted(expected)
+    assert "9 problem(s)" in r.stderr
+
+
+def test_pingan_check_accepts_the_demo_and_names_bad_settings():
+    r = run_check({})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("ok: 23 grid features (16 cells), 12 cameras, 2 checkpoints, 8 units")
+    r = run_check({"PINGAN_INGEST__MAX_ACCURACY_M": "-5"})
+    assert r.returncode == 1
+    assert "ingest.max_accuracy_m (from PINGAN_INGEST__MAX_ACCURACY_M): Input should be greater than 0" in r.stderr

@@ -1,0 +1,67 @@
+"""The plain-PostgreSQL path: migrations, idempotent batched writes, refused rows kept."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+
+from ingest.records import CameraHealth, DeadLetter, PatrolFix, RejectReason
+from ingest.worker import IngestWorker
+from store.migrate import migrate
+from store.writer import Batch, BatchWriter
+
+from ..conftest import make_settings, query
+
+
+def test_plain_migration_is_idempotent_with_brin_and_uptime_view(db_url):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        again = migrate(conn)
+    assert not again.timescale and again.applied == [] and again.already == 2
+    brin = {r[0] for r in query(db_url, "SELECT indexname FROM pg_indexes WHERE schemaname = 'pingan' "
+                                        "AND indexdef LIKE '%%USING brin%%'")}
+    assert brin == {"patrol_ping_ts_brin", "camera_health_ts_brin", "camera_snapshot_ts_brin",
+                    "device_status_ts_brin", "checkin_ts_brin", "dead_letter_ts_brin"}
+    # the same figures the TimescaleDB continuous aggregate gives (tests/store/test_timescale.py)
+    t0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
+        for minute in range(0, 120, 10):
+            ts = t0 + timedelta(minutes=minute)
+            cur.execute("INSERT INTO pingan.camera_health (ts, camera_id, online, fps) VALUES (%s, %s, %s, %s)",
+                        (ts, "cam1", minute not in (20, 30, 40), 25.0 if minute < 60 else 12.5))
+    assert query(db_url, "SELECT camera_id, bucket, samples, online_samples, avg_fps "
+                         "FROM pingan.camera_uptime_hourly ORDER BY bucket") == [
+        ("cam1", t0, 6, 3, 25.0), ("cam1", t0 + timedelta(hours=1), 6, 6, 12.5)]
+
+
+def _batch(now: float) -> Batch:
+    b = Batch()
+    b.fixes = [(PatrolFix("u01", now - i, 32.03, 118.75, officers=("a",), cell_id="D1S1G1"), now) for i in range(50)]
+    b.health = [(CameraHealth("cam01", now - i, True, 25.0), now) for i in range(5)]
+    b.dead = [DeadLetter(now, "pingan/v1/patrol/u01/gps", RejectReason.MALFORMED, "x", "u01", b"{", 1)]
+    return b
+
+
+def test_writing_a_batch_twice_leaves_one_copy(db_url):
+    now = datetime.now(timezone.utc).timestamp()
+    with psycopg.connect(db_url) as conn:
+        w = BatchWriter(conn)
+        first = w.write(_batch(now)).inserted
+        second = w.write(_batch(now)).inserted
+    assert first == {"patrol_ping": 50, "camera_health": 5, "dead_letter": 1}
+    assert second == {"patrol_ping": 0, "camera_health": 0, "dead_letter": 1}  # dead letters are a log
+    assert query(db_url, "SELECT count(*) FROM pingan.patrol_ping")[0][0] == 50
+
+
+def test_a_row_the_database_refuses_is_dead_lettered_and_the_rest_kept(db_url, broker):
+    worker = IngestWorker(make_settings(broker.url, db_url), source=None,
+                          connect=lambda: psycopg.connect(db_url), hot=None)
+    now = datetime.now(timezone.utc).timestamp()
+    batch = _batch(now)
+    batch.fixes.append((PatrolFix("u02", now, 32.03, 118.75, officers=("bad\x00id",)), now))
+    inserted = worker._retry_db(lambda: worker._write(batch))
+    assert inserted["patrol_ping"] == 50
+    (reason, topic, detail, device), = query(
+        db_url, "SELECT reason, topic, detail, device_id FROM pingan.dead_letter WHERE reason = 'store_error'")
+    assert (reason, topic, device) == ("store_error", "(store) PatrolFix", "u02") and "0x00" in detail
+    assert any(d.reason is RejectReason.STORE_ERROR for d in batch.dead)  # counted like any reject
