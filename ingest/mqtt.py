@@ -81,7 +81,8 @@ class MqttSource:
         self.settings = settings
         self.address = address
         self.v5 = settings.protocol == "5"
-        self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=max_pending)
+        self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        self.max_pending = max_pending
         self.generation = 0
         self.connected = threading.Event()
         self.fatal: BaseException | None = None
@@ -180,8 +181,10 @@ class MqttSource:
         m = Message(topic, msg.payload, time.time(), bool(msg.dup))
         self.received += 1
         # Receive Maximum should keep the inbox small, but brokers overshoot it (Mosquitto 2.0.x
-        # under load) and 3.1.1 has none: a full inbox blocks this thread, and TCP back-pressure
+        # under load) and 3.1.1 has none: a full inbox holds this thread, and TCP back-pressure
         # then bounds memory. Nothing is acked meanwhile, so nothing can be lost.
+        while self.inbox.qsize() >= self.max_pending and not self._closing:
+            time.sleep(0.005)
         self.inbox.put(Inbound(self.generation, msg.mid, m))
 
     # -- acks (ingest thread) ---------------------------------------------------------------

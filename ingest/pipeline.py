@@ -1,14 +1,15 @@
 """decode › resolve device › time sanity › coordinates › accuracy › duplicates › speed.
 
-An ordered list of small stages; each message becomes accepted records and dead letters.
-Nothing here does I/O, so the whole path is testable with plain values.
+Decoding happens per message as it arrives; the filter stages run over a batch's records in
+arrival order. Each record ends up accepted or as a dead letter with its reason. Nothing here
+does I/O, so the whole path is testable with plain values.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from pingan.config import IngestSettings
@@ -20,9 +21,21 @@ from .records import DeadLetter, Message, Record, Registration, Reject, RejectRe
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Pending:
+    """Decoded records waiting for the filter stages, each with the message it came from."""
+
+    records: list[Record] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
 @dataclass(frozen=True)
 class Outcome:
     records: list[Record]
+    messages: list[Message]  # the message each accepted record came from
     rejects: list[DeadLetter]
 
 
@@ -32,30 +45,47 @@ class Pipeline:
         self.stages = list(stages)
         self.dead_letter_bytes = dead_letter_bytes
 
-    def process(self, msg: Message) -> Outcome:
+    def decode(self, msg: Message, into: Pending) -> DeadLetter | None:
+        """Decode one message into `into`; a message that cannot be decoded is a dead letter."""
         decoded = self.decoder(msg)
         if isinstance(decoded, Reject):
-            return Outcome([], [self._dead(msg, decoded)])
-        accepted: list[Record] = []
-        rejected: list[DeadLetter] = []
-        for record in decoded:
-            for stage in self.stages:
-                result = stage(record, msg.redelivered)
-                if isinstance(result, Reject):
-                    rejected.append(self._dead(msg, result))
-                    break
-                record = result
-            else:
-                accepted.append(record)
-        return Outcome(accepted, rejected)
+            return self.dead(msg, decoded)
+        into.records.extend(decoded)
+        into.messages.extend([msg] * len(decoded))
+        return None
 
-    def failed(self, msg: Message, error: Exception) -> Outcome:
-        """The outcome for a message the pipeline itself failed on: kept as a dead letter."""
-        return Outcome([], [self._dead(msg, Reject(RejectReason.INTERNAL_ERROR, repr(error)))])
+    def filter(self, pending: Pending) -> Outcome:
+        records, messages = pending.records, pending.messages
+        rejects: list[DeadLetter] = []
+        for stage in self.stages:
+            if not records:
+                break
+            verdicts = stage(records, [m.redelivered for m in messages])
+            kept_r, kept_m = [], []
+            for v, m in zip(verdicts, messages):
+                if isinstance(v, Reject):
+                    rejects.append(self.dead(m, v))
+                else:
+                    kept_r.append(v)
+                    kept_m.append(m)
+            records, messages = kept_r, kept_m
+        return Outcome(records, messages, rejects)
 
-    def _dead(self, msg: Message, reject: Reject) -> DeadLetter:
+    def process(self, msg: Message) -> Outcome:
+        """One message through every stage (for callers without batches)."""
+        pending = Pending()
+        dead = self.decode(msg, pending)
+        if dead is not None:
+            return Outcome([], [], [dead])
+        return self.filter(pending)
+
+    def failed(self, msg: Message, error: Exception) -> DeadLetter:
+        """The dead letter for a message the pipeline itself failed on."""
+        return self.dead(msg, Reject(RejectReason.INTERNAL_ERROR, repr(error)))
+
+    def dead(self, msg: Message, reject: Reject) -> DeadLetter:
         log.debug("rejected %s from %s (device %s): %s | %r", reject.reason, msg.topic, reject.device,
-                 reject.detail[:200], msg.payload[:80])
+                  reject.detail[:200], msg.payload[:80])
         return DeadLetter(msg.received, clean(msg.topic), reject.reason, clean(reject.detail)[:1000],
                           clean(reject.device) if reject.device else None,
                           msg.payload[: self.dead_letter_bytes], len(msg.payload))

@@ -28,7 +28,7 @@ from . import metrics
 from .directory import DeviceDirectory
 from .hotstate import HotState
 from .mqtt import Inbound, MqttSource
-from .pipeline import Pipeline, build_pipeline, clean
+from .pipeline import Pending, Pipeline, build_pipeline, clean
 from .records import (CameraHealth, CameraSnapshot, Checkin, DeadLetter, DeviceStatus, PatrolFix, Registration,
                       RejectReason)
 
@@ -55,6 +55,7 @@ class IngestWorker:
         self._conn: psycopg.Connection | None = None
         self._writer: BatchWriter | None = None
         self._registrations: list[Registration] = []
+        self._pending = Pending()
         self.stopping = threading.Event()
         self.ready = threading.Event()
         # filled by _load()
@@ -118,11 +119,11 @@ class IngestWorker:
                     if oldest is None:
                         oldest = item.message.received
                     budget -= 1
-                    if len(batch) >= s.batch_max_rows or budget <= 0:
+                    if len(self._pending) + len(batch) >= s.batch_max_rows or budget <= 0:
                         break
                     item = self._next(inbox, 0)
                 metrics.PENDING.set(len(acks) + inbox.qsize())
-                if oldest is not None and (stopping or len(batch) >= s.batch_max_rows
+                if oldest is not None and (stopping or len(self._pending) + len(batch) >= s.batch_max_rows
                                            or time.time() >= oldest + s.batch_max_wait_s):
                     if not self._flush(batch, acks, oldest):
                         break  # stopping while the database is down: nothing acked, the broker keeps it
@@ -136,7 +137,7 @@ class IngestWorker:
         return self.stats
 
     @staticmethod
-    def _next(inbox: queue.Queue, timeout: float) -> Inbound | None:
+    def _next(inbox: queue.SimpleQueue, timeout: float) -> Inbound | None:
         try:
             return inbox.get(timeout=timeout) if timeout > 0 else inbox.get_nowait()
         except queue.Empty:
@@ -149,21 +150,38 @@ class IngestWorker:
         msg = item.message
         self.stats.messages += 1
         try:
-            out = self.pipeline.process(msg)
+            dead = self.pipeline.decode(msg, self._pending)
         except Exception as e:  # a bug must not stop the worker nor lose the message
-            log.exception("pipeline failed on %s", msg.topic)
-            out = self.pipeline.failed(msg, e)
-        for r in out.records:
-            if isinstance(r, PatrolFix):
-                batch.fixes.append((r, msg.received))
-            elif isinstance(r, CameraHealth):
-                batch.health.append((r, msg.received))
-            elif isinstance(r, CameraSnapshot):
-                batch.snapshots.append((r, msg.received))
-            elif isinstance(r, DeviceStatus):
+            log.exception("decoding failed on %s", msg.topic)
+            dead = self.pipeline.failed(msg, e)
+        if dead is not None:
+            batch.dead.append(dead)
+
+    def _filter(self, batch: Batch) -> None:
+        """Run the filter stages over the batch's decoded records and sort them into tables."""
+        pending, self._pending = self._pending, Pending()
+        try:
+            out = self.pipeline.filter(pending)
+        except Exception as e:  # a bug: keep every message of the batch as a dead letter
+            log.exception("filtering failed on a batch of %d records", len(pending))
+            seen: set[int] = set()
+            for m in pending.messages:
+                if id(m) not in seen:
+                    seen.add(id(m))
+                    batch.dead.append(self.pipeline.failed(m, e))
+            return
+        for r, m in zip(out.records, out.messages):
+            t = type(r)
+            if t is PatrolFix:
+                batch.fixes.append((r, m.received))
+            elif t is CameraHealth:
+                batch.health.append((r, m.received))
+            elif t is CameraSnapshot:
+                batch.snapshots.append((r, m.received))
+            elif t is DeviceStatus:
                 batch.statuses.append(r)
-            elif isinstance(r, Checkin):
-                batch.checkins.append((r, msg.received))
+            elif t is Checkin:
+                batch.checkins.append((r, m.received))
         batch.dead.extend(out.rejects)
         if self._registrations:
             batch.registrations.extend(self._registrations)
@@ -176,6 +194,7 @@ class IngestWorker:
         batch.fixes = [(msgspec.structs.replace(f, cell_id=c), r) for (f, r), c in zip(batch.fixes, cells)]
 
     def _flush(self, batch: Batch, acks: list[tuple[int, int]], oldest: float) -> bool:
+        self._filter(batch)
         self._tag_cells(batch)
         t0 = time.perf_counter()
         result = self._retry_db(lambda: self._write(batch))
