@@ -209,7 +209,8 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
             start_http_server(settings.metrics.port)
             log.info("Prometheus metrics on :%d/metrics", settings.metrics.port)
         address = BrokerAddress.parse(mqtt_url)
-        source = MqttSource(settings.mqtt, address, max_pending=settings.ingest.max_pending_messages)
+        source = MqttSource(settings.mqtt, address, settings.ingest.max_pending_messages,
+                            settings.log.level, settings.log.format)
         hot = HotState(redis_client(settings.redis.url), settings.redis.retry_s)
         worker = IngestWorker(settings, source,
                               connector(db_url, settings.database.connect_timeout_s, settings.mqtt.client_id), hot)
