@@ -41,10 +41,11 @@ class Mosquitto:
     """Mosquitto 2 with deploy/mosquitto/mosquitto.conf plus a loopback listener and a private
     persistence directory."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra: str = ""):
+    def __init__(self, workdir: Path, port: int | None = None, extra: str = "", anonymous: bool = True):
         self.workdir = workdir
         self.port = port or free_port()
         self.extra = extra
+        self.anonymous = anonymous
         self.proc: subprocess.Popen | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -55,7 +56,8 @@ class Mosquitto:
     def start(self) -> "Mosquitto":
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(MOSQUITTO_CONF.read_text() + f"\npersistence_location {self.workdir}/\n"
-                        f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{self.extra}\n"
+                        f"listener {self.port} 127.0.0.1\nallow_anonymous {str(self.anonymous).lower()}\n"
+                        f"{self.extra}\n"
                         + ("user root\n" if os.geteuid() == 0 else ""))
         self.log = open(self.workdir / "mosquitto.log", "ab")
         self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=self.log, stderr=self.log)

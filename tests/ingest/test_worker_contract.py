@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from ingest.hotstate import camera_key, latest_position
 
@@ -143,7 +144,13 @@ def _fill(payload, now: float):
     return payload
 
 
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_every_filter_rejects_with_its_reason(start_worker, publisher, db_url):
+    before = {r: _metric("pingan_ingest_rejected_total", reason=r) for _, _, r in BAD}
+    received = _metric("pingan_ingest_messages_received_total")
     start_worker(max_payload_bytes=4096, snapshot_max_bytes=2048, dead_letter_payload_bytes=64)
     now = time.time()
     for topic, payload, _ in BAD:
@@ -157,6 +164,12 @@ def test_every_filter_rejects_with_its_reason(start_worker, publisher, db_url):
         assert detail, f"{reason} has no detail"
         assert len(payload) <= 64 and size >= len(payload)
     assert count(db_url, "patrol_ping") + count(db_url, "camera_health") + count(db_url, "checkin") == 0
+    # and each is counted by reason in the Prometheus metrics
+    expected: dict[str, int] = {}
+    for _, _, r in BAD:
+        expected[r] = expected.get(r, 0) + 1
+    assert {r: _metric("pingan_ingest_rejected_total", reason=r) - before[r] for r in expected} == expected
+    assert _metric("pingan_ingest_messages_received_total") - received == len(BAD)
 
 
 def test_impossible_speed_and_duplicates(start_worker, publisher, db_url):
