@@ -165,3 +165,14 @@ def latest_position(client: redis.Redis, unit_id: str) -> dict[str, str] | None:
         return None
     return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in raw.items()}
+
+
+def live_summary(client: redis.Redis) -> dict[str, int]:
+    """How many units have a live position and how many cameras report (and are offline)."""
+    cameras = offline = 0
+    for key in client.scan_iter(match=f"{PREFIX}:camera:*", count=500):
+        cameras += 1
+        online, status = client.hmget(key, "online", "status")
+        if online == b"0" or status == b"offline":
+            offline += 1
+    return {"units": client.zcard(UNIT_GEO), "cameras": cameras, "cameras_offline": offline}

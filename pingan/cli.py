@@ -257,7 +257,7 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
                 return 3
             raise failure[0]
         _status(worker, last)
-        _summary(worker, db_url, settings)
+        _summary(worker, db_url, settings, hot)
     return 0
 
 
@@ -271,7 +271,9 @@ def _status(worker, last: _Progress) -> _Progress:
     return _Progress(now, st.messages)
 
 
-def _summary(worker, db_url: str, settings: Settings) -> None:
+def _summary(worker, db_url: str, settings: Settings, hot) -> None:
+    from ingest.hotstate import live_summary
+
     st = worker.stats
     print()
     print(f"Pingan ingested {st.messages} messages in {st.batches} batches.")
@@ -279,6 +281,10 @@ def _summary(worker, db_url: str, settings: Settings) -> None:
         print(f"  stored   {table:<16} {n:>8}")
     for reason, n in sorted(st.rejected.items()):
         print(f"  rejected {reason:<16} {n:>8}  (see pingan.dead_letter)")
+    if hot.available:
+        live = live_summary(hot.client)
+        print(f"Live state: {live['units']} units with a position, {live['cameras']} cameras reporting "
+              f"({live['cameras_offline']} offline).")
     where = "embedded PostgreSQL" if settings.database.url is None else "PostgreSQL"
     print(f"Data is in {where}: psql '{db_url}' -c 'SELECT * FROM pingan.patrol_ping LIMIT 5'")
 

@@ -40,4 +40,5 @@ def test_quick_start_runs_the_demo_on_embedded_defaults(tmp_path):
     assert int(stored["patrol_ping"]) >= 8 * 5 and int(stored["camera_health"]) >= 12
     assert int(rejected["null_island"]) >= 1 and int(rejected["malformed"]) >= 1
     assert "unknown_device" not in rejected  # the demo registers new devices itself
+    assert re.search(r"Live state: [89] units with a position, 12 cameras reporting \(\d offline\)", out)
     assert "embedded MQTT broker" in r.stderr and "embedded PostgreSQL" in r.stderr
