@@ -185,3 +185,35 @@ def test_redis_stopped_ingest_continues_and_hot_state_is_rebuilt(broker, db_url,
         w.stop()
     finally:
         r.stop()
+
+
+@pytest.mark.slow
+def test_broker_restart_mid_stream_reconnects_and_loses_nothing(db_url, redis_client, tmp_path):
+    from ..services import Mosquitto
+
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        w = RunningWorker(make_settings(broker.url, db_url), redis_client).start()
+        pub = Publisher(broker.url, f"restart-pub-{os.getpid()}")
+        fixes = track(3000, time.time() - 3600)
+        for u, f in fixes[:1500]:
+            pub.publish(f"pingan/v1/patrol/{u}/gps", f)
+        pub.flush()
+        broker.stop()  # persists the sessions and their queues
+        time.sleep(1.0)
+        assert not w.source.connected.is_set()
+        broker.start()
+        wait_for(w.source.connected.is_set, 30, what="worker reconnected")
+        wait_for(pub.client.is_connected, 30, what="publisher reconnected")
+        for u, f in fixes[1500:]:
+            pub.publish(f"pingan/v1/patrol/{u}/gps", f)
+        pub.close()
+        count = lambda: query(db_url, "SELECT count(*) FROM pingan.patrol_ping")[0][0]  # noqa: E731
+        wait_for(lambda: count() == 3000, 60, 0.2, what="every fix after the broker restart")
+        time.sleep(0.5)
+        w.stop()
+        assert query(db_url, "SELECT count(*), count(DISTINCT seq) FROM pingan.patrol_ping")[0] == (3000, 3000)
+        # redelivered messages are not device duplicates: nothing was dead-lettered for them
+        assert query(db_url, "SELECT count(*) FROM pingan.dead_letter")[0][0] == 0
+    finally:
+        broker.stop()
