@@ -13,8 +13,17 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from .records import (CameraHealth, CameraSnapshot, Checkin, DeviceStatus, Message, PatrolFix, Record,
-                      Reject, RejectReason)
+from .records import (
+    CameraHealth,
+    CameraSnapshot,
+    Checkin,
+    DeviceStatus,
+    Message,
+    PatrolFix,
+    Record,
+    Reject,
+    RejectReason,
+)
 
 # ts: epoch seconds or RFC 3339 with an offset (a naive time has no meaning across time zones).
 Ts = float | Annotated[datetime, Meta(tz=True)]

@@ -18,8 +18,17 @@ import msgspec
 import numpy as np
 from pyproj import Geod
 
-from .records import (CameraHealth, CameraSnapshot, Checkin, DeviceStatus, PatrolFix, Record, Registration,
-                      Reject, RejectReason)
+from .records import (
+    CameraHealth,
+    CameraSnapshot,
+    Checkin,
+    DeviceStatus,
+    PatrolFix,
+    Record,
+    Registration,
+    Reject,
+    RejectReason,
+)
 
 _GEOD = Geod(ellps="WGS84")
 
@@ -161,7 +170,7 @@ class Duplicates:
 
     def __call__(self, records: Sequence[Record], redelivered: Sequence[bool]) -> Verdicts:
         out: Verdicts = []
-        for r, dup in zip(records, redelivered):
+        for r, dup in zip(records, redelivered, strict=True):
             key = _dedup_key(r)
             if key is not None:
                 device = (type(r), r.device)

@@ -62,7 +62,7 @@ class Pipeline:
                 break
             verdicts = stage(records, [m.redelivered for m in messages])
             kept_r, kept_m = [], []
-            for v, m in zip(verdicts, messages):
+            for v, m in zip(verdicts, messages, strict=True):
                 if isinstance(v, Reject):
                     rejects.append(self.dead(m, v))
                 else:

@@ -29,8 +29,16 @@ from .directory import DeviceDirectory
 from .hotstate import HotState
 from .mqtt import Inbound, MqttSource
 from .pipeline import Pending, Pipeline, build_pipeline, clean
-from .records import (CameraHealth, CameraSnapshot, Checkin, DeadLetter, DeviceStatus, PatrolFix, Registration,
-                      RejectReason)
+from .records import (
+    CameraHealth,
+    CameraSnapshot,
+    Checkin,
+    DeadLetter,
+    DeviceStatus,
+    PatrolFix,
+    Registration,
+    RejectReason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +178,7 @@ class IngestWorker:
                     seen.add(id(m))
                     batch.dead.append(self.pipeline.failed(m, e))
             return
-        for r, m in zip(out.records, out.messages):
+        for r, m in zip(out.records, out.messages, strict=True):
             t = type(r)
             if t is PatrolFix:
                 batch.fixes.append((r, m.received))
@@ -191,7 +199,7 @@ class IngestWorker:
         if self.index is None or not batch.fixes:
             return
         cells = self.index.lookup([f.lon for f, _ in batch.fixes], [f.lat for f, _ in batch.fixes])
-        batch.fixes = [(msgspec.structs.replace(f, cell_id=c), r) for (f, r), c in zip(batch.fixes, cells)]
+        batch.fixes = [(msgspec.structs.replace(f, cell_id=c), r) for (f, r), c in zip(batch.fixes, cells, strict=True)]
 
     def _flush(self, batch: Batch, acks: list[tuple[int, int]], oldest: float) -> bool:
         self._filter(batch)

@@ -178,7 +178,7 @@ def test_redis_stopped_ingest_continues_and_hot_state_is_rebuilt(broker, db_url,
         r.start()  # a new, empty Redis on the same port
         for unit in UNITS:
             newest = max(f["ts"] for u, f in fixes if u == unit)
-            got = wait_for(lambda: latest_position(client, unit), 20, what=f"{unit} rebuilt")
+            got = wait_for(lambda unit=unit: latest_position(client, unit), 20, what=f"{unit} rebuilt")
             assert float(got["ts"]) == pytest.approx(newest)
         assert client.geopos("pingan:unit:geo", "u01")[0] is not None
         pub.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.filters import Accuracy, Coordinates, Duplicates, ResolveDevice, Speed, TimeSanity
 from ingest.directory import DeviceDirectory
+from ingest.filters import Accuracy, Coordinates, Duplicates, ResolveDevice, Speed, TimeSanity
 from ingest.records import CameraHealth, Checkin, PatrolFix, Reject, RejectReason
 from store.registry import RegistrySnapshot
 
@@ -115,7 +115,7 @@ def test_speed_over_a_batch_matches_one_at_a_time():
 
     rnd = random.Random(3)
     fixes = []
-    for k in range(400):
+    for _ in range(400):
         unit = f"u{rnd.randrange(4)}"
         fixes.append(fix(NOW + rnd.uniform(0, 600), lat=32.03 + rnd.uniform(0, 0.02), unit=unit))
     batched = [reason(v) for v in Speed(30)(fixes, [False] * len(fixes))]

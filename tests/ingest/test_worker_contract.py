@@ -160,7 +160,7 @@ def test_every_filter_rejects_with_its_reason(start_worker, publisher, db_url):
     rows = query(db_url, "SELECT topic, reason, detail, payload, payload_size FROM pingan.dead_letter")
     got = sorted((t, r) for t, r, *_ in rows)
     assert got == sorted((t, r) for t, _, r in BAD)
-    for topic, reason, detail, payload, size in rows:
+    for _topic, reason, detail, payload, size in rows:
         assert detail, f"{reason} has no detail"
         assert len(payload) <= 64 and size >= len(payload)
     assert count(db_url, "patrol_ping") + count(db_url, "camera_health") + count(db_url, "checkin") == 0
