@@ -85,7 +85,8 @@ class Pipeline:
 
     def dead(self, msg: Message, reject: Reject) -> DeadLetter:
         log.debug("rejected %s from %s (device %s): %s | %r", reject.reason, msg.topic, reject.device,
-                  reject.detail[:200], msg.payload[:80])
+                  reject.detail[:200], msg.payload[:80],
+                  extra={"topic": msg.topic, "device": reject.device, "reason": str(reject.reason)})
         return DeadLetter(msg.received, clean(msg.topic), reject.reason, clean(reject.detail)[:1000],
                           clean(reject.device) if reject.device else None,
                           msg.payload[: self.dead_letter_bytes], len(msg.payload))

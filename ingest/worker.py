@@ -160,7 +160,7 @@ class IngestWorker:
         try:
             dead = self.pipeline.decode(msg, self._pending)
         except Exception as e:  # a bug must not stop the worker nor lose the message
-            log.exception("decoding failed on %s", msg.topic)
+            log.exception("decoding failed on %s", msg.topic, extra={"topic": msg.topic})
             dead = self.pipeline.failed(msg, e)
         if dead is not None:
             batch.dead.append(dead)
@@ -250,7 +250,8 @@ class IngestWorker:
                 raise
             except psycopg.Error as e:
                 dead = _as_dead_letter(part, str(e).strip())
-                log.warning("row refused by the database (device %s): %s", dead.device, dead.detail)
+                log.warning("row refused by the database (device %s): %s", dead.device, dead.detail,
+                            extra={"device": dead.device, "reason": "store_error"})
                 refused.append(dead)
         if refused:
             totals.update(self._writer.write(Batch(dead=refused)).inserted)
