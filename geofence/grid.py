@@ -15,6 +15,8 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
+from .crs import CoordinateSystem, gcj02_to_wgs84
+
 
 class Level(StrEnum):
     CITY = "city"
@@ -76,8 +78,9 @@ class Grid:
         return sorted((c for c in self.cells.values() if c.level is level), key=lambda c: c.id)
 
     @classmethod
-    def from_geojson(cls, collection: Mapping[str, Any], source: str = "grid") -> "Grid":
-        cells, problems = parse_grid(collection, source)
+    def from_geojson(cls, collection: Mapping[str, Any], source: str = "grid",
+                     crs: CoordinateSystem = CoordinateSystem.WGS84) -> "Grid":
+        cells, problems = parse_grid(collection, source, crs)
         if problems:
             raise GridError(problems)
         return cls(cells=cells, ancestors=_ancestors(cells))
@@ -99,8 +102,10 @@ class Grid:
         }
 
 
-def parse_grid(collection: Mapping[str, Any], source: str = "grid") -> tuple[dict[str, GridCell], list[GridProblem]]:
-    """Parse a grid FeatureCollection; return the cells and every problem found, by location."""
+def parse_grid(collection: Mapping[str, Any], source: str = "grid", crs: CoordinateSystem = CoordinateSystem.WGS84,
+               ) -> tuple[dict[str, GridCell], list[GridProblem]]:
+    """Parse a grid FeatureCollection; return the cells (in WGS-84) and every problem found,
+    by location. A GCJ-02 file is converted on load."""
     problems: list[GridProblem] = []
     cells: dict[str, GridCell] = {}
     features = collection.get("features") if isinstance(collection, Mapping) else None
@@ -139,6 +144,8 @@ def parse_grid(collection: Mapping[str, Any], source: str = "grid") -> tuple[dic
         if not geom.is_valid:
             problems.append(GridProblem(where, f"invalid geometry: {explain_validity(geom)}"))
             continue
+        if crs is CoordinateSystem.GCJ02:
+            geom = gcj02_to_wgs84(geom)
         if cid in cells:
             problems.append(GridProblem(where, "duplicate id"))
             continue

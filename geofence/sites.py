@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Mapping
 
+import prcoords
+
+from .crs import CoordinateSystem
 from .grid import GridProblem
 
 
@@ -40,7 +43,7 @@ class Checkpoint:
     schedule: tuple[dict[str, Any], ...] = ()
 
 
-def _points(collection: Mapping[str, Any], source: str):
+def _points(collection: Mapping[str, Any], source: str, crs: CoordinateSystem):
     features = collection.get("features") if isinstance(collection, Mapping) else None
     if not isinstance(features, list):
         yield None, None, None, GridProblem(source, "not a GeoJSON FeatureCollection")
@@ -68,12 +71,16 @@ def _points(collection: Mapping[str, Any], source: str):
             yield None, None, None, GridProblem(where, "duplicate id")
             continue
         seen.add(fid)
+        if crs is CoordinateSystem.GCJ02:
+            w = prcoords.gcj_wgs_bored(prcoords.Coords(lat, lon), True)
+            lon, lat = w.lon, w.lat
         yield where, props, (lon, lat), None
 
 
-def parse_cameras(collection: Mapping[str, Any], source: str = "cameras") -> tuple[list[Camera], list[GridProblem]]:
+def parse_cameras(collection: Mapping[str, Any], source: str = "cameras",
+                  crs: CoordinateSystem = CoordinateSystem.WGS84) -> tuple[list[Camera], list[GridProblem]]:
     cameras, problems = [], []
-    for where, props, pos, problem in _points(collection, source):
+    for where, props, pos, problem in _points(collection, source, crs):
         if problem:
             problems.append(problem)
             continue
@@ -92,9 +99,10 @@ def parse_cameras(collection: Mapping[str, Any], source: str = "cameras") -> tup
     return cameras, problems
 
 
-def parse_checkpoints(collection: Mapping[str, Any], source: str = "checkpoints") -> tuple[list[Checkpoint], list[GridProblem]]:
+def parse_checkpoints(collection: Mapping[str, Any], source: str = "checkpoints",
+                      crs: CoordinateSystem = CoordinateSystem.WGS84) -> tuple[list[Checkpoint], list[GridProblem]]:
     checkpoints, problems = [], []
-    for where, props, pos, problem in _points(collection, source):
+    for where, props, pos, problem in _points(collection, source, crs):
         if problem:
             problems.append(problem)
             continue

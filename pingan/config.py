@@ -120,7 +120,8 @@ class IngestSettings(_Section):
 
 class GridSettings(_Section):
     path: Path | None = Field(None, description="GeoJSON of the four-level grid; unset uses the demo city")
-    crs: Literal["WGS84", "GCJ02"] = "WGS84"
+    crs: Literal["WGS84", "GCJ02"] = Field("WGS84", description="Coordinates of the grid file (GCJ02: Chinese web maps)")
+    tolerance_m: float = Field(1.0, ge=0, le=1000, description="Nesting and tiling tolerance, metres")
 
 
 class UnitSpec(_Section):
@@ -133,7 +134,9 @@ class UnitSpec(_Section):
 
 class RegistrySettings(_Section):
     cameras: Path | None = Field(None, description="GeoJSON points of the cameras")
+    cameras_crs: Literal["WGS84", "GCJ02"] = "WGS84"
     checkpoints: Path | None = Field(None, description="GeoJSON points of the checkpoints")
+    checkpoints_crs: Literal["WGS84", "GCJ02"] = "WGS84"
     units: tuple[UnitSpec, ...] = ()
 
     @field_validator("units")

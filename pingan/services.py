@@ -16,6 +16,8 @@ from typing import Callable
 import psycopg
 import redis
 
+from geofence.checks import check_grid
+from geofence.crs import CoordinateSystem
 from geofence.grid import Grid, GridError, GridProblem
 from geofence.sites import Camera, Checkpoint, parse_cameras, parse_checkpoints
 from store.registry import UnitRow
@@ -58,14 +60,18 @@ def load_registry(settings: Settings) -> tuple[Registry | None, list[GridProblem
     cp_doc = read(settings.registry.checkpoints, "checkpoints", "registry.checkpoints")
     grid = None
     if grid_doc is not None:
+        source = str(settings.grid.path or "demo grid")
         try:
-            grid = Grid.from_geojson(grid_doc, source=str(settings.grid.path or "demo grid"))
+            grid = Grid.from_geojson(grid_doc, source, CoordinateSystem(settings.grid.crs))
+            problems.extend(check_grid(grid, settings.grid.tolerance_m, source))
         except GridError as e:
             problems.extend(e.problems)
-    cameras, p = parse_cameras(cam_doc, str(settings.registry.cameras or "demo cameras")) if cam_doc else ([], [])
+    reg = settings.registry
+    cameras, p = (parse_cameras(cam_doc, str(reg.cameras or "demo cameras"), CoordinateSystem(reg.cameras_crs))
+                  if cam_doc else ([], []))
     problems.extend(p)
-    checkpoints, p = (parse_checkpoints(cp_doc, str(settings.registry.checkpoints or "demo checkpoints"))
-                      if cp_doc else ([], []))
+    checkpoints, p = (parse_checkpoints(cp_doc, str(reg.checkpoints or "demo checkpoints"),
+                                        CoordinateSystem(reg.checkpoints_crs)) if cp_doc else ([], []))
     problems.extend(p)
     units = [UnitRow(u.id, u.kind, u.team, u.name, u.owntracks) for u in settings.registry.units]
     if demo and not units:
