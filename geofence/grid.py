@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import numpy as np
 import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
@@ -181,35 +180,3 @@ def _ancestors(cells: Mapping[str, GridCell]) -> dict[str, tuple[str, ...]]:
             p = cells[p].parent
         out[c.id] = tuple(chain)
     return out
-
-
-class CellIndex:
-    """Point → leaf cell. A point on an edge shared by several cells goes to the cell with the
-    smallest id (deterministic); a point outside every cell gets None."""
-
-    def __init__(self, leaves: Iterable[GridCell]):
-        self._cells = sorted(leaves, key=lambda c: c.id)
-        self._ids = np.array([c.id for c in self._cells], dtype=object)
-        self._tree = shapely.STRtree([c.geometry for c in self._cells])
-
-    def __len__(self) -> int:
-        return len(self._cells)
-
-    def lookup(self, lons: Sequence[float] | np.ndarray, lats: Sequence[float] | np.ndarray) -> list[str | None]:
-        lons = np.asarray(lons, dtype=float)
-        lats = np.asarray(lats, dtype=float)
-        out = np.full(len(lons), None, dtype=object)
-        if len(lons) == 0 or not self._cells:
-            return out.tolist()
-        points = shapely.points(lons, lats)
-        hit_point, hit_cell = self._tree.query(points, predicate="intersects")
-        if len(hit_point):
-            # Pairs come grouped by point; keep the smallest cell index (= smallest id) per point.
-            order = np.lexsort((hit_cell, hit_point))
-            hit_point, hit_cell = hit_point[order], hit_cell[order]
-            first = np.unique(hit_point, return_index=True)[1]
-            out[hit_point[first]] = self._ids[hit_cell[first]]
-        return out.tolist()
-
-    def lookup_one(self, lon: float, lat: float) -> str | None:
-        return self.lookup([lon], [lat])[0]

@@ -19,7 +19,8 @@ from typing import Callable
 import msgspec
 import psycopg
 
-from geofence.grid import CellIndex, Grid
+from geofence.grid import Grid
+from geofence.lookup import CellIndex
 from pingan.config import Settings
 from store import registry as registry_store
 from store.writer import Batch, BatchWriter

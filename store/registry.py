@@ -14,7 +14,8 @@ import psycopg
 import shapely
 from pyproj import Geod
 
-from geofence.grid import CellIndex, Grid, GridCell
+from geofence.grid import Grid, GridCell
+from geofence.lookup import CellIndex
 from geofence.sites import Camera, Checkpoint
 
 _GEOD = Geod(ellps="WGS84")
