@@ -21,17 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geofence.grid import GridCell, Level  # noqa: E402
 from geofence.lookup import CellIndex  # noqa: E402
+from simulators.city import voronoi_cells  # noqa: E402
 
 WEST, SOUTH, EAST, NORTH = 118.50, 31.80, 119.10, 32.30  # about 57 × 56 km
 
 
 def irregular_cells(n: int, seed: int) -> list[GridCell]:
-    rng = np.random.default_rng(seed)
-    seeds = shapely.multipoints(np.column_stack([rng.uniform(WEST, EAST, n), rng.uniform(SOUTH, NORTH, n)]))
-    city = shapely.box(WEST, SOUTH, EAST, NORTH)
-    polys = shapely.intersection(np.array(shapely.voronoi_polygons(seeds, extend_to=city.buffer(1)).geoms), city)
-    polys = polys[~shapely.is_empty(polys)]
-    return [GridCell(f"G{i:05d}", Level.GRID, "S", f"cell {i}", p) for i, p in enumerate(polys)]
+    return [GridCell(f"G{i:05d}", Level.GRID, "S", f"cell {i}", p)
+            for i, p in enumerate(voronoi_cells(n, seed, (WEST, SOUTH, EAST, NORTH)))]
 
 
 def best_of(runs: int, fn):

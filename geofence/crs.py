@@ -61,8 +61,13 @@ class MetricFrame:
         c = geom.centroid
         return cls(c.x, c.y)
 
+    # GeoJSON edges are straight in longitude/latitude (RFC 7946), which is curved in metres:
+    # edges are cut into pieces of at most this many degrees (about 100 m) before projecting
+    SEGMENT_DEG = 0.001
+
     def to_metres(self, geom: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(geom, lambda xy: np.column_stack(self._fwd.transform(xy[:, 0], xy[:, 1])))
+        dense = shapely.segmentize(geom, self.SEGMENT_DEG)
+        return shapely.transform(dense, lambda xy: np.column_stack(self._fwd.transform(xy[:, 0], xy[:, 1])))
 
     def to_degrees(self, geom: BaseGeometry) -> BaseGeometry:
         return shapely.transform(geom, lambda xy: np.column_stack(self._inv.transform(xy[:, 0], xy[:, 1])))

@@ -82,7 +82,11 @@ class Grid:
         cells, problems = parse_grid(collection, source, crs)
         if problems:
             raise GridError(problems)
-        return cls(cells=cells, ancestors=_ancestors(cells))
+        return cls.from_cells(cells)
+
+    @classmethod
+    def from_cells(cls, cells: Mapping[str, GridCell]) -> "Grid":
+        return cls(cells=dict(cells), ancestors=_ancestors(cells))
 
     def to_geojson(self) -> dict[str, Any]:
         return {
