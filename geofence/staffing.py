@@ -1,0 +1,238 @@
+"""Checkpoint staffing, township patrol-team strength, and rapid-response reach.
+
+Rules, for an auditor:
+
+- **Schedules** are daily windows in the city's time zone: ``{"days": "mon-fri", "start":
+  "07:00", "end": "22:00"}``; ``days`` is a range or a comma list of ``mon…sun`` (default every
+  day); an ``end`` at or before ``start`` runs past midnight into the next day; ``24:00`` is
+  the end of the day. No schedule means staffed around the clock.
+- **Present at a checkpoint** in a minute: an officer aboard a unit with a fix within
+  ``radius_m`` (geodesic) during that minute, or an officer checked in (``on``) and not yet
+  checked out. Officers are counted once however they are seen.
+- **Compliance** is the share of scheduled minutes with at least ``min_staff`` officers
+  present; the understaffed intervals are the runs of scheduled minutes below it.
+- **Team strength**: an officer is an active member of a team in a shift when seen aboard one
+  of the team's units (a fix) during the shift; the standard is at least 10 (the seed's
+  full-time township patrol team).
+- **Reach**: at a moment, each on-duty unit (a fix in the last ``max_age_s``) reaches a disc of
+  radius speed × minutes around its latest position (straight line; speed by unit kind); the
+  share of a district's area inside the union of the discs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Iterable, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import shapely
+from pyproj import Geod
+
+from .crs import MetricFrame
+from .grid import Grid, Level
+from .sites import Checkpoint
+
+_GEOD = Geod(ellps="WGS84")
+_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+TEAM_MINIMUM = 10
+SPEED_MPS = {"foot": 1.4, "bike": 4.0, "car": 8.0}
+
+
+class ScheduleError(ValueError):
+    pass
+
+
+def _days(spec: str) -> set[int]:
+    out: set[int] = set()
+    for part in spec.lower().replace(" ", "").split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            if a not in _DAYS or b not in _DAYS:
+                raise ScheduleError(f"unknown day in {spec!r}")
+            i, j = _DAYS.index(a), _DAYS.index(b)
+            out.update(range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)])
+        elif part in _DAYS:
+            out.add(_DAYS.index(part))
+        else:
+            raise ScheduleError(f"unknown day {part!r} in {spec!r}")
+    return out
+
+
+def _clock(text: str) -> timedelta:
+    try:
+        h, m = text.split(":")
+        h, m = int(h), int(m)
+    except ValueError:
+        raise ScheduleError(f"time {text!r} is not HH:MM") from None
+    if not (0 <= h <= 24 and 0 <= m < 60) or (h == 24 and m):
+        raise ScheduleError(f"time {text!r} is not HH:MM")
+    return timedelta(hours=h, minutes=m)
+
+
+def schedule_windows(schedule: Sequence[Mapping[str, str]], start: float, end: float,
+                     tz: str = "Asia/Shanghai") -> list[tuple[float, float]]:
+    """The schedule's windows overlapping [start, end), as merged epoch intervals."""
+    if not schedule:
+        return [(start, end)]
+    zone = ZoneInfo(tz)
+    day = datetime.fromtimestamp(start, zone).date() - timedelta(days=1)
+    last = datetime.fromtimestamp(end, zone).date()
+    spans: list[tuple[float, float]] = []
+    while day <= last:
+        for entry in schedule:
+            if day.weekday() not in _days(entry.get("days", "mon-sun")):
+                continue
+            a, b = _clock(entry.get("start", "00:00")), _clock(entry.get("end", "24:00"))
+            if b <= a:
+                b += timedelta(days=1)
+            midnight = datetime.combine(day, time(0), zone)
+            s = (midnight + a).timestamp()
+            e = (midnight + b).timestamp()
+            if e > start and s < end:
+                spans.append((max(s, start), min(e, end)))
+        day += timedelta(days=1)
+    spans.sort()
+    merged: list[tuple[float, float]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+@dataclass(frozen=True)
+class CrewFix:
+    """A fix with the officers aboard (arrays of equal length; officers as a list of tuples)."""
+
+    unit_id: str
+    ts: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    officers: Sequence[Sequence[str]]
+
+
+@dataclass(frozen=True)
+class CheckinEvent:
+    ts: float
+    officer: str
+    action: str  # on | off
+
+
+@dataclass(frozen=True)
+class Staffing:
+    checkpoint_id: str
+    required_minutes: int
+    staffed_minutes: int
+    compliance: float  # staffed / required (1.0 when nothing is required)
+    understaffed: list[tuple[float, float, int]]  # (start, end, fewest officers present)
+
+
+def checkpoint_staffing(cp: Checkpoint, crews: Iterable[CrewFix], checkins: Iterable[CheckinEvent],
+                        start: float, end: float, tz: str = "Asia/Shanghai") -> Staffing:
+    minutes = int(np.ceil((end - start) / 60))
+    present: list[set[str]] = [set() for _ in range(minutes)]
+    for crew in crews:
+        if not len(crew.ts):
+            continue
+        d = _GEOD.inv(np.full(len(crew.ts), cp.lon), np.full(len(crew.ts), cp.lat), crew.lon, crew.lat)[2]
+        near = np.nonzero((d <= cp.radius_m) & (crew.ts >= start) & (crew.ts < end))[0]
+        for i in near:
+            present[int((crew.ts[i] - start) // 60)].update(crew.officers[i])
+    on_since: dict[str, float] = {}
+    events = sorted(checkins, key=lambda c: c.ts)
+
+    def mark(officer: str, a: float, b: float) -> None:
+        first, last = max(0, int((a - start) // 60)), min(minutes, int(np.ceil((b - start) / 60)))
+        for m in range(first, last):
+            present[m].add(officer)
+
+    for ev in events:
+        if ev.action == "on":
+            on_since.setdefault(ev.officer, ev.ts)
+        elif ev.officer in on_since:
+            mark(ev.officer, on_since.pop(ev.officer), ev.ts)
+    for officer, since in on_since.items():
+        mark(officer, since, end)
+    count = np.array([len(p) for p in present])
+    required = np.zeros(minutes, dtype=bool)
+    for s, e in schedule_windows(cp.schedule, start, end, tz):
+        required[int((s - start) // 60): int(np.ceil((e - start) / 60))] = True
+    short = required & (count < cp.min_staff)
+    runs: list[tuple[float, float, int]] = []
+    m = 0
+    while m < minutes:
+        if short[m]:
+            n = m
+            while n < minutes and short[n]:
+                n += 1
+            runs.append((start + 60 * m, start + 60 * n, int(count[m:n].min())))
+            m = n
+        else:
+            m += 1
+    req = int(required.sum())
+    staffed = int((required & ~short).sum())
+    return Staffing(cp.id, req, staffed, staffed / req if req else 1.0, runs)
+
+
+@dataclass(frozen=True)
+class TeamStrength:
+    team_id: str
+    shift_start: float
+    shift_end: float
+    active: int
+    minimum: int
+
+    @property
+    def meets(self) -> bool:
+        return self.active >= self.minimum
+
+
+def team_strength(teams: Mapping[str, str], crews: Iterable[CrewFix], shifts: Sequence[tuple[float, float]],
+                  minimum: int = TEAM_MINIMUM) -> list[TeamStrength]:
+    """teams: unit id → team id. One row per team and shift."""
+    seen: dict[tuple[str, int], set[str]] = {}
+    for crew in crews:
+        team = teams.get(crew.unit_id)
+        if team is None:
+            continue
+        for k, (a, b) in enumerate(shifts):
+            idx = np.nonzero((crew.ts >= a) & (crew.ts < b))[0]
+            members = seen.setdefault((team, k), set())
+            for i in idx:
+                members.update(crew.officers[i])
+    return [TeamStrength(team, a, b, len(seen.get((team, k), ())), minimum)
+            for team in sorted(set(teams.values())) for k, (a, b) in enumerate(shifts)]
+
+
+def shifts_of(day: date, starts: Sequence[str], tz: str = "Asia/Shanghai") -> list[tuple[float, float]]:
+    """Consecutive shifts of a day from their start times, e.g. ["08:00", "16:00", "24:00"]."""
+    zone = ZoneInfo(tz)
+    midnight = datetime.combine(day, time(0), zone)
+    edges = [(midnight + _clock(s)).timestamp() for s in starts]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@dataclass(frozen=True)
+class UnitPosition:
+    unit_id: str
+    kind: str
+    lon: float
+    lat: float
+
+
+def response_reach(grid: Grid, units: Sequence[UnitPosition], minutes: float,
+                   speed_mps: Mapping[str, float] = SPEED_MPS) -> dict[str, float]:
+    """Share of each district's area within `minutes` of an on-duty unit (straight line)."""
+    city = grid.at_level(Level.CITY)[0]
+    frame = MetricFrame.around(city.geometry)
+    discs = [frame.to_metres(shapely.Point(u.lon, u.lat)).buffer(speed_mps.get(u.kind, 1.4) * minutes * 60, 64)
+             for u in units]
+    reach = shapely.union_all(discs) if discs else shapely.Polygon()
+    out = {}
+    for d in grid.at_level(Level.DISTRICT):
+        area = frame.to_metres(d.geometry)
+        out[d.id] = float(area.intersection(reach).area / area.area) if area.area else 0.0
+    return out
