@@ -93,7 +93,9 @@ def test_response_reach_per_district():
     # a car (8 m/s) reaches 480 m in 1 minute: a disc of π·480² m² inside D1's 1 km²
     one = response_reach(grid, [UnitPosition("u1", "car", car.x, car.y)], 1)
     assert one["D1"] == pytest.approx(math.pi * 480**2 / 1e6, rel=2e-3) and one["D2"] == 0
-    # on foot (1.4 m/s) for 5 minutes: 420 m
+    # on foot (1.4 m/s) for 5 minutes: 420 m around D2's centre
+    walk = response_reach(grid, [UnitPosition("u2", "foot", foot.x, foot.y)], 5)
+    assert walk["D2"] == pytest.approx(math.pi * 420**2 / 1e6, rel=2e-3) and walk["D1"] == 0
+    # the car in 5 minutes reaches 2.4 km: every corner of both districts (at most 1.58 km away)
     both = response_reach(grid, [UnitPosition("u1", "car", car.x, car.y), UnitPosition("u2", "foot", foot.x, foot.y)], 5)
-    assert both["D1"] == pytest.approx(1.0)  # 2.4 km reach covers all of D1
-    assert both["D2"] == pytest.approx(math.pi * 420**2 / 1e6, rel=2e-3)
+    assert both["D1"] == pytest.approx(1.0) and both["D2"] == pytest.approx(1.0)
