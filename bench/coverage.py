@@ -73,7 +73,8 @@ def main() -> None:
     tracks = (Track(f"u{u:04d}", kinds[u], ts[u], lon[u], lat[u]) for u in range(a.units))
     cells = patrol_coverage(grid, index, tracks, t0, t0 + a.hours * 3600, PatrolStandard())
     areas = leaf_areas(grid)
-    levels = {lvl: roll_up(grid, cells, lvl, areas) for lvl in (Level.STREET, Level.DISTRICT, Level.CITY)}
+    status = {c: v.status for c, v in cells.items()}
+    levels = {lvl: roll_up(grid, status, lvl, areas) for lvl in (Level.STREET, Level.DISTRICT, Level.CITY)}
     wall = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     status = Counter(str(c.status) for c in cells.values())

@@ -18,10 +18,11 @@ The rules, for an auditor:
    (Asia/Shanghai by default; a window such as 20:00–06:00 runs over midnight). A gap is the
    active time from the start of the period, or the end of a visit, to the start of the next
    visit, or the end of the period.
-5. **Status.** A cell is *covered* when its longest gap is at most its revisit interval (its
-   own ``revisit_minutes``, else the default for its priority); *unknown* when a longer gap
-   overlaps a stretch in which the cell was marked unknown — data gaps never count as covered;
-   *not covered* otherwise.
+5. **Status.** A cell is *covered* when it had at least one visit and its longest gap is at
+   most its revisit interval (its own ``revisit_minutes``, else the default for its priority).
+   Otherwise — no visit, or a longer gap — it is *unknown* if that gap (or, without visits, the
+   period) overlaps a stretch in which the cell was marked unknown, since data gaps never count
+   as covered, and *not covered* if not.
 6. **Roll-up.** At every level, coverage is the covered share of the leaf cells below, by
    count or by geodesic area, with the unknown share reported beside it.
 """
@@ -223,10 +224,11 @@ def patrol_coverage(grid: Grid, index: CellIndex, tracks: Iterable[Track], start
         gaps = np.maximum(gaps_to - gaps_from, 0.0)
         longest = float(gaps.max())
         revisit = 60.0 * (leaf.revisit_minutes or std.revisit_minutes[leaf.priority])
-        if longest <= revisit:
+        if len(vs) and longest <= revisit:
             status = CellStatus.COVERED
         else:
-            long_from, long_to = gaps_from[gaps > revisit], gaps_to[gaps > revisit]
+            too_long = (gaps > revisit) | (len(vs) == 0)
+            long_from, long_to = gaps_from[too_long], gaps_to[too_long]
             us, ue = u_s[ubounds[i]:ubounds[i + 1]], u_e[ubounds[i]:ubounds[i + 1]]
             overlaps = (us[None, :] < long_to[:, None]) & (ue[None, :] > long_from[:, None])
             status = CellStatus.UNKNOWN if overlaps.any() else CellStatus.NOT_COVERED
@@ -234,16 +236,20 @@ def patrol_coverage(grid: Grid, index: CellIndex, tracks: Iterable[Track], start
     return result
 
 
-def roll_up(grid: Grid, cells: Mapping[str, CellCoverage], level: Level,
+def roll_up(grid: Grid, status: Mapping[str, CellStatus], level: Level,
             weights: Mapping[str, float] | None = None) -> list[LevelCoverage]:
     """Covered / unknown / not covered shares of the leaf cells under each area of `level`.
-    weights: per leaf cell (for example its area in m²); by count when omitted."""
+    status: per leaf cell; weights: per leaf cell (for example its area in m²), else by count."""
+    under: dict[str, list[str]] = {}
+    for leaf in grid.leaves:
+        for area_id in (leaf.id, *grid.ancestors[leaf.id]):
+            under.setdefault(area_id, []).append(leaf.id)
     out = []
     for area in grid.at_level(level):
-        leaves = [c for c in grid.leaves if area.id in grid.ancestors[c.id] or c.id == area.id]
-        w = np.array([1.0 if weights is None else weights[c.id] for c in leaves])
+        leaves = under.get(area.id, [])
+        w = np.array([1.0 if weights is None else weights[c] for c in leaves])
         total = float(w.sum()) or 1.0
-        share = {s: float(sum(wi for wi, c in zip(w, leaves, strict=True) if cells[c.id].status is s)) / total
+        share = {s: float(sum(wi for wi, c in zip(w, leaves, strict=True) if status[c] is s)) / total
                  for s in CellStatus}
         out.append(LevelCoverage(area.id, level, len(leaves), share[CellStatus.COVERED],
                                  share[CellStatus.UNKNOWN], share[CellStatus.NOT_COVERED]))
@@ -253,3 +259,43 @@ def roll_up(grid: Grid, cells: Mapping[str, CellCoverage], level: Level,
 def leaf_areas(grid: Grid) -> dict[str, float]:
     """Geodesic area of each leaf cell in m² (weights for an area roll-up)."""
     return {c.id: abs(_GEOD.geometry_area_perimeter(c.geometry)[0]) for c in grid.leaves}
+
+
+@dataclass(frozen=True)
+class DefenceStandard:
+    """Beyond patrols: the key-location cameras and the checkpoints of a cell."""
+
+    min_camera_uptime: float = 0.95
+    min_checkpoint_compliance: float = 0.90
+    key_camera_categories: frozenset[str] = frozenset(
+        {"main_street", "busy_junction", "key_department", "key_site", "perimeter_junction"})
+
+
+def defence_status(patrol: Mapping[str, CellCoverage], cameras: Mapping[str, Sequence[tuple[str, str, float | None]]],
+                   checkpoints: Mapping[str, Sequence[tuple[str, float | None]]],
+                   std: DefenceStandard = DefenceStandard()) -> dict[str, CellStatus]:
+    """The cell-level "covered" rule: patrols met their standard, every key-location camera in the
+    cell was up at least `min_camera_uptime` of the period, and every checkpoint in it was staffed
+    at least `min_checkpoint_compliance` of its scheduled minutes. Any part failing makes the
+    cell not covered; otherwise any part without data makes it unknown — never covered.
+
+    cameras: cell → [(camera id, category, uptime share or None without data)];
+    checkpoints: cell → [(checkpoint id, compliance or None without data)].
+    """
+    out: dict[str, CellStatus] = {}
+    for cell_id, cov in patrol.items():
+        parts = [cov.status]
+        for _, category, uptime in cameras.get(cell_id, ()):
+            if category in std.key_camera_categories:
+                parts.append(CellStatus.UNKNOWN if uptime is None else
+                             CellStatus.COVERED if uptime >= std.min_camera_uptime else CellStatus.NOT_COVERED)
+        for _, compliance in checkpoints.get(cell_id, ()):
+            parts.append(CellStatus.UNKNOWN if compliance is None else
+                         CellStatus.COVERED if compliance >= std.min_checkpoint_compliance else CellStatus.NOT_COVERED)
+        if CellStatus.NOT_COVERED in parts:
+            out[cell_id] = CellStatus.NOT_COVERED
+        elif CellStatus.UNKNOWN in parts:
+            out[cell_id] = CellStatus.UNKNOWN
+        else:
+            out[cell_id] = CellStatus.COVERED
+    return out

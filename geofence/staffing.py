@@ -134,12 +134,16 @@ def checkpoint_staffing(cp: Checkpoint, crews: Iterable[CrewFix], checkins: Iter
                         start: float, end: float, tz: str = "Asia/Shanghai") -> Staffing:
     minutes = int(np.ceil((end - start) / 60))
     present: list[set[str]] = [set() for _ in range(minutes)]
+    # a box a little larger than the circle first, geodesic distances only for what is in it
+    dlat = cp.radius_m / 110_000 * 1.05
+    dlon = dlat / max(np.cos(np.radians(cp.lat)), 1e-6)
     for crew in crews:
-        if not len(crew.ts):
+        box = np.nonzero((np.abs(crew.lat - cp.lat) <= dlat) & (np.abs(crew.lon - cp.lon) <= dlon)
+                         & (crew.ts >= start) & (crew.ts < end))[0]
+        if not len(box):
             continue
-        d = _GEOD.inv(np.full(len(crew.ts), cp.lon), np.full(len(crew.ts), cp.lat), crew.lon, crew.lat)[2]
-        near = np.nonzero((d <= cp.radius_m) & (crew.ts >= start) & (crew.ts < end))[0]
-        for i in near:
+        d = _GEOD.inv(np.full(len(box), cp.lon), np.full(len(box), cp.lat), crew.lon[box], crew.lat[box])[2]
+        for i in box[d <= cp.radius_m]:
             present[int((crew.ts[i] - start) // 60)].update(crew.officers[i])
     on_since: dict[str, float] = {}
     events = sorted(checkins, key=lambda c: c.ts)

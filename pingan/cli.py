@@ -56,6 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="validate the configuration, grid and registry; print every problem",
                    description="Exit 0 when everything is valid, 1 with one line per problem otherwise.")
 
+    p = sub.add_parser("coverage", help="defence-system coverage of a period, rolled up to a level",
+                       description="Per grid cell: patrol visits against the revisit standard, key-location "
+                                   "camera uptime and checkpoint staffing; rolled up to the level asked for. "
+                                   "Times without an offset are in the city's time zone (Asia/Shanghai).")
+    p.add_argument("--from", dest="start", required=True, metavar="TIME", help="e.g. 2026-11-20 or 2026-11-20T08:00")
+    p.add_argument("--to", dest="end", required=True, metavar="TIME")
+    p.add_argument("--level", choices=["city", "district", "street", "grid"], default="district")
+    p.add_argument("--by", choices=["count", "area"], default="count", help="weigh cells by count or by area")
+    p.add_argument("--json", action="store_true", help="print JSON (areas and every cell) instead of a table")
+
     p = sub.add_parser("simulate", help="publish a scenario's traffic to the broker at PINGAN_MQTT_URL")
     p.add_argument("scenario", help="scenario name (built in: demo)")
     p.add_argument("--duration", type=float, default=60.0, metavar="SECONDS")
@@ -129,8 +139,21 @@ def cmd_simulate(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_coverage(settings: Settings, args) -> int:
+    from .coverage import CoverageError, compute, render_json, render_table
+
+    try:
+        with contextlib.ExitStack() as stack:
+            report = compute(_database(settings, stack), args.start, args.end, args.level, args.by)
+    except CoverageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(render_json(report) if args.json else render_table(report))
+    return 0
+
+
 VERBS = {"run": cmd_run, "ingest": cmd_ingest, "migrate": cmd_migrate, "check": cmd_check,
-         "simulate": cmd_simulate}
+         "coverage": cmd_coverage, "simulate": cmd_simulate}
 
 
 # -- composition -------------------------------------------------------------------------------

@@ -110,9 +110,29 @@ def test_roll_up_by_count_and_area():
     cov = patrol_coverage(G, INDEX, [track("u1", [(0, 50), (20, 250), (1800, 250), (1820, 50)])],
                           T0, T0 + 3600, STD)
     # A not covered (1810 s gap), B and C covered, D never visited
-    (street,) = roll_up(G, cov, Level.STREET)
+    status = {c: v.status for c, v in cov.items()}
+    (street,) = roll_up(G, status, Level.STREET)
     assert (street.area_id, street.cells, street.covered, street.not_covered, street.unknown) == ("S0", 4, 0.5, 0.5, 0)
     areas = leaf_areas(G)
     assert all(a == pytest.approx(10_000, rel=1e-3) for a in areas.values())  # 100 × 100 m
-    (city,) = roll_up(G, cov, Level.CITY, areas)
+    (city,) = roll_up(G, status, Level.CITY, areas)
     assert city.covered == pytest.approx(0.5, rel=1e-3)
+
+
+def test_defence_status_composes_patrol_cameras_and_checkpoints():
+    from geofence.coverage import CellCoverage, defence_status
+
+    def patrol(status):
+        return CellCoverage("x", 1, 0.0, 1800.0, status)
+
+    cells = {c: patrol(CellStatus.COVERED) for c in "ABCDEF"}
+    cells["F"] = patrol(CellStatus.UNKNOWN)
+    cameras = {"A": [("cam1", "busy_junction", 0.99)],
+               "B": [("cam2", "key_site", 0.80)],          # a key camera down too often
+               "C": [("cam3", "other", 0.10)],             # not a key location: does not count
+               "D": [("cam4", "main_street", None)]}       # no data
+    checkpoints = {"E": [("cp1", 0.5)], "F": [("cp2", 0.2)]}
+    assert defence_status(cells, cameras, checkpoints) == {
+        "A": CellStatus.COVERED, "B": CellStatus.NOT_COVERED, "C": CellStatus.COVERED,
+        "D": CellStatus.UNKNOWN, "E": CellStatus.NOT_COVERED,
+        "F": CellStatus.NOT_COVERED}  # a failing part outweighs an unknown one
