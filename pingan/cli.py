@@ -140,11 +140,12 @@ def cmd_simulate(settings: Settings, args) -> int:
 
 
 def cmd_coverage(settings: Settings, args) -> int:
-    from .coverage import CoverageError, compute, render_json, render_table
+    from .coverage import CoverageError, compute, render_json, render_table, standards
 
+    patrol, defence = standards(settings.coverage)
     try:
         with contextlib.ExitStack() as stack:
-            report = compute(_database(settings, stack), args.start, args.end, args.level, args.by)
+            report = compute(_database(settings, stack), args.start, args.end, args.level, args.by, patrol, defence)
     except CoverageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -150,6 +151,34 @@ class RegistrySettings(_Section):
         return v
 
 
+class CoverageSettings(_Section):
+    """The standards coverage is judged against (see geofence/coverage.py for the rules)."""
+
+    timezone: str = Field("Asia/Shanghai", description="The city's time zone: active hours, schedules, dates")
+    active_from: str = Field("00:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Daily patrol hours start")
+    active_to: str = Field("00:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$",
+                           description="… and end (equal to active_from: all day; earlier: over midnight)")
+    max_gap_s: float = Field(300, gt=0, le=86_400, description="Fixes further apart: the stretch is unknown")
+    step_m: float = Field(25, gt=0, le=1000, description="Interpolation step between fixes")
+    min_dwell_foot_s: float = Field(60, ge=0)
+    min_dwell_bike_s: float = Field(60, ge=0)
+    min_dwell_car_s: float = Field(30, ge=0)
+    revisit_key_minutes: float = Field(60, gt=0, description="Revisit interval of key cells without their own")
+    revisit_normal_minutes: float = Field(240, gt=0, description="… of other cells")
+    min_camera_uptime: float = Field(0.95, ge=0, le=1)
+    min_checkpoint_compliance: float = Field(0.90, ge=0, le=1)
+    team_minimum: int = Field(10, ge=1, description="Active members a township team needs per shift")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
 class MetricsSettings(_Section):
     port: int | None = Field(None, ge=1, le=65_535, description="Serve Prometheus metrics on this port")
 
@@ -166,6 +195,7 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     grid: GridSettings = GridSettings()
     registry: RegistrySettings = RegistrySettings()
+    coverage: CoverageSettings = CoverageSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
 

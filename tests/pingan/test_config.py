@@ -52,8 +52,10 @@ def test_every_problem_named_by_key_path(tmp_path):
 def test_environment_problems():
     got = problems({"PINGAN_MQTT_URL": "http://broker", "PINGAN_DATABSE_URL": "postgresql://x",
                     "PINGAN_REDIS_URL": "redis://localhost:6379/0"})
-    assert got == ["PINGAN_DATABSE_URL: unknown setting (expected PINGAN_<SECTION>__<KEY>, sections: database, "
-                   "grid, ingest, log, metrics, mqtt, redis, registry)"]
+    assert got == ["PINGAN_DATABSE_URL: unknown setting (expected PINGAN_<SECTION>__<KEY>, sections: coverage, "
+                   "database, grid, ingest, log, metrics, mqtt, redis, registry)"]
+    assert problems({"PINGAN_COVERAGE__TIMEZONE": "Mars/Olympus"}) == [
+        "coverage.timezone (from PINGAN_COVERAGE__TIMEZONE): Value error, unknown time zone 'Mars/Olympus'"]
     got = problems({"PINGAN_MQTT_URL": "http://broker"})
     assert got == ["mqtt.url (from PINGAN_MQTT_URL): Value error, expected mqtt://[user:pass@]host[:port] or mqtts://…"]
     assert problems({"PINGAN_CONFIG": "/nonexistent/pingan.toml"}) == [
@@ -129,3 +131,23 @@ def test_pingan_check_accepts_the_demo_and_names_bad_settings():
     r = run_check({"PINGAN_INGEST__MAX_ACCURACY_M": "-5"})
     assert r.returncode == 1
     assert "ingest.max_accuracy_m (from PINGAN_INGEST__MAX_ACCURACY_M): Input should be greater than 0" in r.stderr
+
+
+def test_pingan_check_names_nesting_and_tiling_violations(tmp_path):
+    grid = {"type": "FeatureCollection", "features": [
+        _f(_box(0, 0, 0.02, 0.01), id="C", level="city"),
+        _f(_box(0, 0, 0.02, 0.01), id="D", level="district", parent="C"),
+        _f(_box(0, 0, 0.02, 0.01), id="S", level="street", parent="D"),
+        _f(_box(0, 0, 0.01, 0.01), id="G1", level="grid", parent="S"),
+        _f(_box(0.009, 0, 0.021, 0.005), id="G2", level="grid", parent="S"),  # overlaps G1, pokes out east
+    ]}
+    (tmp_path / "grid.geojson").write_text(json.dumps(grid))
+    (tmp_path / "pingan.toml").write_text('[grid]\npath = "grid.geojson"\n')
+    r = run_check({"PINGAN_CONFIG": str(tmp_path / "pingan.toml")})
+    assert r.returncode == 1
+    g = str(tmp_path / "grid.geojson")
+    lines = r.stdout.splitlines()
+    assert any(x.startswith(f"{g}: grid G1: overlaps G2 by ") for x in lines), lines
+    assert any(x.startswith(f"{g}: grid G2: lies outside its parent S: ") for x in lines), lines
+    assert any(x.startswith(f"{g}: street S: 1 gap(s) no grid covers") for x in lines), lines
+    assert len(lines) == 3

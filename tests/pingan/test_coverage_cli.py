@@ -70,3 +70,14 @@ def test_coverage_table_and_errors(drive):
     assert r.returncode == 2 and "'yesterday' is not a date" in r.stderr
     r = coverage(drive, "--from", "2026-11-20", "--to", "2026-11-19")
     assert r.returncode == 2 and "--to must be after --from" in r.stderr
+
+
+def test_standards_come_from_the_configuration(drive):
+    env_dwell = {"PINGAN_COVERAGE__MIN_DWELL_CAR_S": "100000"}  # no stay is long enough to be a visit
+    envs = {k: v for k, v in os.environ.items() if not k.startswith("PINGAN_")}
+    r = subprocess.run([sys.executable, "-m", "pingan.cli", "coverage", "--from", "2026-11-20T08:00", "--to",
+                        "2026-11-20T09:00", "--json"], env={**envs, "PINGAN_DATABASE_URL": drive, **env_dwell},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    cells = json.loads(r.stdout)["cells"]
+    assert all(c["visits"] == 0 and c["patrol"] == "not_covered" for c in cells.values())
