@@ -7,12 +7,16 @@ unions of streets — so every level tiles its parent exactly.
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
 
 from geofence.grid import Grid, GridCell, Level, Priority
+from geofence.sites import Camera, CameraCategory, Checkpoint
 
 CITY_BOUNDS = (118.50, 31.80, 119.10, 32.30)  # about 57 × 56 km
 
@@ -58,3 +62,102 @@ def generated_grid(n_cells: int, seed: int = 1, districts: int = 8, streets_per_
     for did, parts in district_parts.items():
         cells[did] = GridCell(did, Level.DISTRICT, "C", f"District {did}", shapely.union_all(parts))
     return Grid.from_cells(cells)
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    id: str
+    kind: str  # foot | bike | car
+    team: str  # the township (street) team
+    officers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class City:
+    grid: Grid
+    cameras: list[Camera]
+    checkpoints: list[Checkpoint]
+    units: list[UnitPlan]
+
+    def write(self, folder: Path) -> Path:
+        """GeoJSON for the grid, cameras and checkpoints, and the pingan.toml that names them."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "grid.geojson").write_text(json.dumps(self.grid.to_geojson()))
+        (folder / "cameras.geojson").write_text(json.dumps(_points(
+            [(c.lon, c.lat, {"id": c.id, "name": c.name, "category": str(c.category), "expected_fps": c.expected_fps})
+             for c in self.cameras])))
+        (folder / "checkpoints.geojson").write_text(json.dumps(_points(
+            [(c.lon, c.lat, {"id": c.id, "name": c.name, "radius_m": c.radius_m, "min_staff": c.min_staff,
+                             "schedule": list(c.schedule)}) for c in self.checkpoints])))
+        lines = ['[grid]', 'path = "grid.geojson"', '', '[registry]', 'cameras = "cameras.geojson"',
+                 'checkpoints = "checkpoints.geojson"', '']
+        for u in self.units:
+            lines += ['[[registry.units]]', f'id = "{u.id}"', f'kind = "{u.kind}"', f'team = "{u.team}"', '']
+        path = folder / "pingan.toml"
+        path.write_text("\n".join(lines))
+        return path
+
+
+def _points(items) -> dict:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": props, "geometry": {"type": "Point", "coordinates": [round(x, 7), round(y, 7)]}}
+        for x, y, props in items]}
+
+
+def generate_city(n_cells: int, seed: int = 1, bounds: tuple[float, float, float, float] = CITY_BOUNDS) -> City:
+    """A whole city for n_cells (50 … 20,000): grid, cameras where the seed wants them, checkpoints
+    on the roads into the city, and a patrol team of three units per street/township."""
+    if not 50 <= n_cells <= 20_000:
+        raise ValueError("a generated city has 50 to 20,000 cells")
+    districts = int(np.clip(round(math.sqrt(n_cells) / 12), 2, 12))
+    streets = int(np.clip(round(n_cells / districts / 40), 2, 16))
+    grid = generated_grid(n_cells, seed, districts, streets, bounds=bounds)
+    rng = np.random.default_rng(seed + 2)
+    leaves = grid.leaves
+    city = grid.at_level(Level.CITY)[0].geometry
+    n_cam = max(12, n_cells // 2)
+    # junctions: vertices shared by three or more cells; perimeter junctions: cell vertices on the city edge
+    coords = np.round(np.concatenate([np.asarray(c.geometry.exterior.coords)[:-1] for c in leaves]), 9)
+    uniq, counts = np.unique(coords, axis=0, return_counts=True)
+    junctions = uniq[counts >= 3]  # where three or more cells meet
+    on_edge = uniq[shapely.distance(shapely.points(uniq), city.exterior) < 1e-9]
+    district_edges = shapely.union_all([d.geometry.boundary for d in grid.at_level(Level.DISTRICT)]).difference(
+        city.exterior.buffer(1e-9))
+    key = [c for c in leaves if c.priority is Priority.KEY] or leaves[:1]
+
+    def pick(points: np.ndarray, k: int) -> np.ndarray:
+        if not len(points):
+            return np.zeros((0, 2))
+        return points[rng.choice(len(points), size=min(k, len(points)), replace=False)]
+
+    share = {"main_street": 0.25, "busy_junction": 0.25, "key_department": 0.1, "key_site": 0.1,
+             "perimeter_junction": 0.1, "other": 0.2}
+    places: list[tuple[str, float, float]] = []
+    for category, frac in share.items():
+        k = max(1, int(n_cam * frac))
+        if category == "main_street":
+            pts = np.array([district_edges.interpolate(rng.uniform(0, district_edges.length)).coords[0] for _ in range(k)])
+        elif category == "busy_junction":
+            pts = pick(junctions, k)
+        elif category in ("key_department", "key_site"):
+            cells = [key[i % len(key)] for i in rng.permutation(max(k, len(key)))[:k]]
+            pts = np.array([c.geometry.representative_point().coords[0] for c in cells])
+        elif category == "perimeter_junction":
+            pts = pick(on_edge, k)
+        else:
+            west, south, east, north = bounds
+            pts = np.column_stack([rng.uniform(west, east, k), rng.uniform(south, north, k)])
+        places += [(category, float(x), float(y)) for x, y in pts]
+    cameras = [Camera(f"cam{i + 1:05d}", f"Camera {i + 1} ({cat})", CameraCategory(cat), 25.0, x, y)
+               for i, (cat, x, y) in enumerate(places)]
+    gates = pick(on_edge, max(2, 2 * districts))
+    checkpoints = [Checkpoint(f"cp{i + 1:03d}", f"Checkpoint {i + 1}", float(x), float(y), 60.0, 2,
+                              ({"days": "mon-sun", "start": "00:00", "end": "24:00"},) if i % 2 == 0 else
+                              ({"days": "mon-sun", "start": "07:00", "end": "22:00"},))
+                   for i, (x, y) in enumerate(gates)]
+    units = []
+    for s in grid.at_level(Level.STREET):
+        for k, kind in enumerate(("car", "bike", "foot")):
+            uid = f"{s.id}-{kind}"
+            units.append(UnitPlan(uid, kind, s.id, tuple(f"{uid}-o{j + 1}" for j in range(4 if k == 0 else 3))))
+    return City(grid, cameras, checkpoints, units)
