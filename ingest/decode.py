@@ -183,8 +183,8 @@ class Decoder:
             return Reject(RejectReason.OVERSIZED, f"snapshot {size} bytes > {self.max_snapshot}", device)
         if not msg.payload.startswith(JPEG_MAGIC):
             return Reject(RejectReason.NOT_JPEG, "snapshot does not start with a JPEG marker", device)
-        return [CameraSnapshot(device, msg.received, size, hashlib.sha256(msg.payload).hexdigest(),
-                               msg.payload)]
+        ts = msg.captured if msg.captured is not None else msg.received
+        return [CameraSnapshot(device, ts, size, hashlib.sha256(msg.payload).hexdigest(), msg.payload)]
 
 
 def _device_of(topic: str) -> str | None:

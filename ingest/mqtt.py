@@ -89,7 +89,20 @@ class BrokerAddress:
                    unquote(p.username) if p.username else None, unquote(p.password) if p.password else None, tls)
 
 
-# Frames from the network process: ("m", [(generation, mid, topic, payload, received, dup), …]),
+def _captured(msg: mqtt.MQTTMessage) -> float | None:
+    """The MQTT v5 user property "ts" (epoch seconds), when a device sends one."""
+    props = getattr(msg, "properties", None)
+    for key, value in getattr(props, "UserProperty", None) or ():
+        if key == "ts":
+            try:
+                ts = float(value)
+            except ValueError:
+                return None
+            return ts if ts == ts and abs(ts) < 1e11 else None
+    return None
+
+
+# Frames from the network process: ("m", [(generation, mid, topic, payload, received, dup, captured), …]),
 # ("connected", generation, session_present), ("disconnected", reason), ("fatal", text).
 # Frames to it: ("ack", [(generation, mid), …]), ("stop",).
 _enc = msgspec.msgpack.Encoder()
@@ -145,8 +158,8 @@ class MqttSource:
                 return
             kind = frame[0]
             if kind == "m":
-                for gen, mid, topic, payload, received, dup in frame[1]:
-                    put(Inbound(gen, mid, Message(topic, payload, received, dup)))
+                for gen, mid, topic, payload, received, dup, captured in frame[1]:
+                    put(Inbound(gen, mid, Message(topic, payload, received, dup, captured)))
                 self.received += len(frame[1])
             elif kind == "connected":
                 self.generation = frame[1]
@@ -322,10 +335,11 @@ class _Network:
         # TCP back-pressure bounds memory. Nothing is acked meanwhile, so nothing can be lost.
         while self.outstanding >= self.max_pending and not self._closing:
             time.sleep(0.005)
+        captured = _captured(msg)
         with self._lock:
             if not self._chunk:
                 self._chunk_since = time.monotonic()
-            self._chunk.append((self.generation, msg.mid, topic, msg.payload, time.time(), bool(msg.dup)))
+            self._chunk.append((self.generation, msg.mid, topic, msg.payload, time.time(), bool(msg.dup), captured))
             self.outstanding += 1
             full = len(self._chunk) >= CHUNK
         if full:

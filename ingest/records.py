@@ -33,6 +33,7 @@ class Message(NamedTuple):
     payload: bytes
     received: float  # epoch seconds, this worker's clock
     redelivered: bool = False  # broker's DUP flag: a resend of a message we may have seen
+    captured: float | None = None  # MQTT v5 user property "ts" (snapshots: when the image was taken)
 
 
 class PatrolFix(msgspec.Struct, frozen=True):

@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 import psycopg
 
@@ -38,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the whole service: ingest (and later alerts and the API)",
                        description="Run the service. With no settings it runs on embedded defaults and the demo "
                                    "city; --simulate demo feeds it live demo traffic.")
-    p.add_argument("--simulate", metavar="SCENARIO", help="publish a scenario's traffic too (built in: demo)")
+    p.add_argument("--simulate", metavar="SCENARIO",
+                   help="publish a scenario's traffic too: demo (live), small, clean, or a .toml file; a "
+                        "scenario runs on its own generated city and ends by comparing with its ground truth")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS", help="status line interval")
 
@@ -66,9 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--by", choices=["count", "area"], default="count", help="weigh cells by count or by area")
     p.add_argument("--json", action="store_true", help="print JSON (areas and every cell) instead of a table")
 
-    p = sub.add_parser("simulate", help="publish a scenario's traffic to the broker at PINGAN_MQTT_URL")
-    p.add_argument("scenario", help="scenario name (built in: demo)")
-    p.add_argument("--duration", type=float, default=60.0, metavar="SECONDS")
+    p = sub.add_parser("simulate", help="publish a scenario's traffic to the broker at PINGAN_MQTT_URL",
+                       description="Publish a scenario (a built-in name or a TOML file) and write its ground "
+                                   "truth. The broker's ingest must know the scenario's city: --city writes its "
+                                   "grid, cameras, checkpoints and a pingan.toml naming them.")
+    p.add_argument("scenario", help="demo (live demo traffic), a built-in scenario (small, clean) or a .toml file")
+    p.add_argument("--duration", type=float, default=60.0, metavar="SECONDS", help="demo only: how long")
+    p.add_argument("--truth", metavar="FILE", help="write the ground truth here (JSON)")
+    p.add_argument("--city", metavar="DIR", help="write the scenario's city here (GeoJSON + pingan.toml)")
+    p.add_argument("--fast", action="store_true", help="publish as fast as the broker takes it, not paced")
+    p.add_argument("--load", type=float, metavar="MSG_PER_S", help="load mode: publish at this rate, over and over")
+    p.add_argument("--processes", type=int, default=2, help="load mode: publishing processes")
+    p.add_argument("--seconds", type=float, default=30.0, help="load mode: how long")
 
     args = parser.parse_args(argv)
     try:
@@ -128,15 +141,48 @@ def cmd_simulate(settings: Settings, args) -> int:
         print("pingan simulate publishes to a running broker: set PINGAN_MQTT_URL "
               "(or use `pingan run --simulate SCENARIO` to run everything in one process)", file=sys.stderr)
         return 2
-    traffic = _traffic(args.scenario, BrokerAddress.parse(settings.mqtt.url))
-    if traffic is None:
+    address = BrokerAddress.parse(settings.mqtt.url)
+    if args.scenario == "demo":
+        traffic = _traffic(args.scenario, address, settings)
+        traffic.start()
+        _stop_event().wait(args.duration)
+        traffic.stop()
+        print(f"published {traffic.published} messages")
+        return 0
+    from simulators.publish import publish, publish_load
+    from simulators.scenario import ScenarioError
+
+    try:
+        sim = _simulation(args.scenario)
+    except ScenarioError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    traffic.start()
-    stop = _stop_event()
-    stop.wait(args.duration)
-    traffic.stop()
-    print(f"published {traffic.published} messages")
+    if args.city:
+        print(f"city written: {sim.city.write(Path(args.city))}")
+    if args.truth:
+        sim.write_truth(Path(args.truth))
+    broker = _broker(address, settings)
+    if args.load:
+        report = publish_load(sim.messages, broker, args.load, args.processes, args.seconds)
+        print(f"load: target {args.load:,.0f} msg/s from {args.processes} processes; reached {report.rate:,.0f} msg/s "
+              f"({report.messages} messages in {report.seconds:.1f} s)")
+        return 0
+    report = publish(sim.messages, broker, None if args.fast else sim.scenario.acceleration)
+    print(f"published {report.messages} messages in {report.seconds:.1f} s ({report.rate:,.0f} msg/s)")
     return 0
+
+
+def _simulation(name: str):
+    from simulators.scenario import Scenario, run
+
+    log.info("generating scenario %s", name)
+    return run(Scenario.load(name))
+
+
+def _broker(address, settings: Settings):
+    from simulators.publish import Broker
+
+    return Broker(address.host, address.port, address.username, address.password, settings.mqtt.protocol == "5")
 
 
 def cmd_coverage(settings: Settings, args) -> int:
@@ -189,13 +235,31 @@ def _migrate_and_sync(settings: Settings, db_url: str, sync_registry: bool = Tru
     return report
 
 
-def _traffic(scenario: str, address):
-    from simulators.demo import DemoTraffic
+def _traffic(scenario: str, address, settings: Settings, sim=None):
+    """The demo's live traffic, or a generated scenario's messages paced by its acceleration."""
+    if scenario == "demo":
+        from simulators.demo import DemoTraffic
 
-    if scenario != "demo":
-        print(f"unknown scenario {scenario!r} (built in: demo)", file=sys.stderr)
-        return None
-    return DemoTraffic(address.host, address.port, username=address.username, password=address.password)
+        return DemoTraffic(address.host, address.port, username=address.username, password=address.password)
+    from simulators.publish import ScenarioTraffic
+
+    return ScenarioTraffic(sim.messages, _broker(address, settings), sim.scenario.acceleration)
+
+
+def _scenario_settings(settings: Settings, sim) -> Settings:
+    """Settings whose grid and registry are the scenario's generated city."""
+    from .config import GridSettings, RegistrySettings, UnitSpec
+
+    folder = settings.database.data_dir.parent / "scenarios" / sim.scenario.name
+    sim.city.write(folder)
+    sim.write_truth(folder / "truth.json")
+    log.info("scenario %s: city and ground truth in %s", sim.scenario.name, folder)
+    units = tuple(UnitSpec(id=u.id, kind=u.kind, team=u.team) for u in sim.city.units)
+    return settings.model_copy(update={
+        "grid": GridSettings(path=folder / "grid.geojson"),
+        "registry": RegistrySettings(cameras=folder / "cameras.geojson", checkpoints=folder / "checkpoints.geojson",
+                                     units=units),
+        "ingest": settings.ingest.model_copy(update={"auto_register": False})})
 
 
 def _stop_event() -> threading.Event:
@@ -218,6 +282,16 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
 
     from .services import EmbeddedBroker, connector, redis_client
 
+    sim = None
+    if getattr(args, "simulate", None) and args.simulate != "demo":
+        from simulators.scenario import ScenarioError
+
+        try:
+            sim = _simulation(args.simulate)
+        except ScenarioError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        settings = _scenario_settings(settings, sim)
     with contextlib.ExitStack() as stack:
         db_url = _database(settings, stack)
         if _migrate_and_sync(settings, db_url, sync_registry) is None:
@@ -254,11 +328,7 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
             if not worker.ready.wait(60) or not source.wait_connected(30):
                 log.error("worker did not come up; not starting the simulation")
             else:
-                traffic = _traffic(args.simulate, address)
-                if traffic is None:
-                    worker.stop()
-                    thread.join(30)
-                    return 2
+                traffic = _traffic(args.simulate, address, settings, sim)
                 traffic.start()
                 stack.callback(traffic.stop)
         deadline = time.monotonic() + args.duration if args.duration else None
@@ -270,6 +340,8 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
             if stop.wait(timeout) or (deadline is not None and time.monotonic() >= deadline):
                 break
             last = _status(worker, last)
+            if sim is not None and traffic is not None and traffic.finished.is_set() and deadline is None:
+                break  # the scenario has been published: drain and finish
         if traffic is not None:
             traffic.stop()
             time.sleep(1.0)  # let the last published messages arrive
@@ -282,6 +354,8 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
             raise failure[0]
         _status(worker, last)
         _summary(worker, db_url, settings, hot)
+        if sim is not None:
+            _compare_with_truth(sim, db_url, settings)
     return 0
 
 
@@ -293,6 +367,20 @@ def _status(worker, last: _Progress) -> _Progress:
     rejected = ", ".join(f"{r}={n}" for r, n in sorted(st.rejected.items())) or "none"
     log.info("messages %d (%.0f/s) | stored %s | rejected %s", st.messages, rate, stored, rejected)
     return _Progress(now, st.messages)
+
+
+def _compare_with_truth(sim, db_url: str, settings: Settings) -> None:
+    """What the product computed from what it ingested, against the scenario's ground truth."""
+    from .coverage import compute, standards
+
+    sc = sim.scenario
+    start = sc.start.isoformat()
+    end = datetime.fromtimestamp(sc.start.timestamp() + sc.duration_s, sc.start.tzinfo).isoformat()
+    report = compute(db_url, start, end, "city", "count", *standards(settings.coverage))
+    truth = sim.truth["coverage"]
+    agree = sum(truth[c]["status"] == str(report.patrol[c].status) for c in truth)
+    print(f"Patrol coverage against the ground truth: {agree} of {len(truth)} cells agree; "
+          f"expected rejects {sim.truth['rejects'] or 'none'}; alerts the faults must raise: {len(sim.truth['alerts'])}.")
 
 
 def _summary(worker, db_url: str, settings: Settings, hot) -> None:

@@ -63,11 +63,7 @@ CAMERA_HEALTH = TableSpec("camera_health", (
     ("source", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}))
 CAMERA_SNAPSHOT = TableSpec("camera_snapshot", (
     ("ts", "float8"), ("camera_id", "text"), ("size_bytes", "int4"), ("sha256", "text"), ("image", "bytea"),
-    ("path", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}),
-    # a snapshot redelivered after a crash gets a new receive time: same image within 10 min is the same
-    where="WHERE NOT EXISTS (SELECT 1 FROM pingan.camera_snapshot o WHERE o.camera_id = s.camera_id "
-          "AND o.sha256 = s.sha256 AND o.ts BETWEEN to_timestamp(s.ts) - INTERVAL '10 minutes' "
-          "AND to_timestamp(s.ts))")
+    ("path", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}))
 DEVICE_STATUS = TableSpec("device_status", (
     ("ts", "float8"), ("kind", "text"), ("device_id", "text"), ("online", "bool"), ("source", "text")),
     # transitions only: a repeated or retained status is not a new event

@@ -146,9 +146,9 @@ class Publisher:
         self.client.loop_start()
         self._pending: list[mqtt.MQTTMessageInfo] = []
 
-    def publish(self, topic: str, payload: Any, qos: int = 1, retain: bool = False) -> None:
+    def publish(self, topic: str, payload: Any, qos: int = 1, retain: bool = False, properties=None) -> None:
         data = payload if isinstance(payload, (bytes, bytearray)) else json.dumps(payload).encode()
-        self._pending.append(self.client.publish(topic, data, qos=qos, retain=retain))
+        self._pending.append(self.client.publish(topic, data, qos=qos, retain=retain, properties=properties))
         if len(self._pending) >= 500:
             self.flush()
 
@@ -179,7 +179,7 @@ def make_settings(mqtt_url: str, db_url: str, redis_url: str | None = REDIS_URL,
     return Settings.model_validate({
         "mqtt": {"url": mqtt_url, "client_id": client_id or f"test-worker-{os.getpid()}-{n}",
                  "share_group": group or f"test-{os.getpid()}-{n}",
-                 "receive_maximum": receive_maximum, "reconnect_min_s": 0.2, "reconnect_max_s": 2},
+                 "receive_maximum": receive_maximum, "session_expiry_s": 120, "reconnect_min_s": 0.2, "reconnect_max_s": 2},
         "database": {"url": db_url, "connect_timeout_s": 2},
         "redis": {"url": redis_url, "retry_s": 0.5},
         "ingest": {"batch_max_wait_s": 0.05, "auto_register": False, "db_retry_max_s": 1.0, **ingest},

@@ -187,3 +187,22 @@ def test_impossible_speed_and_duplicates(start_worker, publisher, db_url):
     assert count(db_url, "patrol_ping") == 2
     assert sorted(r[0] for r in query(db_url, "SELECT reason FROM pingan.dead_letter")) == [
         "duplicate", "duplicate", "impossible_speed"]
+
+
+def test_snapshot_capture_time_from_a_user_property_makes_redelivery_idempotent(start_worker, publisher, db_url):
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    start_worker()
+    taken = time.time() - 5
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("ts", f"{taken:.3f}")]
+    for _ in range(2):  # the same snapshot twice, as after a redelivery
+        publisher.publish("pingan/v1/camera/cam01/snapshot", JPEG, properties=props)
+    publisher.publish("pingan/v1/camera/cam01/snapshot", JPEG)  # no property: the receive time
+    publisher.flush()
+    wait_for(lambda: count(db_url, "camera_snapshot") == 2, what="two snapshot rows")
+    time.sleep(0.3)
+    rows = query(db_url, "SELECT extract(epoch FROM ts)::float8 FROM pingan.camera_snapshot ORDER BY ts")
+    assert rows[0][0] == pytest.approx(taken, abs=1e-3) and rows[1][0] > taken + 4
+    assert count(db_url, "dead_letter") == 0  # the second copy was a no-op write, not an error

@@ -1,0 +1,164 @@
+"""Patrol units and cameras of a generated city, simulated: positions with GPS noise, and
+camera heartbeats and snapshots rendered with OpenCV. Deterministic for a seed."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import cv2
+import numpy as np
+import shapely
+
+from geofence.grid import Level, Priority
+from geofence.sites import Camera
+
+from .city import City, UnitPlan
+
+SPEED_MPS = {"foot": 1.4, "bike": 4.0, "car": 9.0}
+M_PER_DEG_LAT = 111_132.0
+
+
+@dataclass(frozen=True)
+class UnitTrack:
+    unit: UnitPlan
+    ts: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    acc: np.ndarray  # reported accuracy, m
+    spd: np.ndarray  # m/s
+
+
+def _seed(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "little")
+
+
+def patrol_tracks(city: City, start: float, duration_s: float, interval_s: float, seed: int) -> list[UnitTrack]:
+    """Each unit patrols its own street: it heads for a cell (key cells three times as often),
+    dwells there for one to ten minutes, then heads for the next, at its kind's speed."""
+    streets = {s.id: s for s in city.grid.at_level(Level.STREET)}
+    cells_of: dict[str, list] = {}
+    for leaf in city.grid.leaves:
+        cells_of.setdefault(leaf.parent, []).append(leaf)
+    out = []
+    n = int(duration_s // interval_s) + 1
+    for unit in city.units:
+        rng = np.random.default_rng(_seed(seed, unit.id))
+        cells = cells_of.get(unit.team) or city.grid.leaves
+        weights = np.array([3.0 if c.priority is Priority.KEY else 1.0 for c in cells])
+        weights /= weights.sum()
+        cos = math.cos(math.radians(streets[unit.team].geometry.centroid.y)) if unit.team in streets else 0.85
+        speed = SPEED_MPS[unit.kind]
+
+        def somewhere(rng=rng, cells=cells, weights=weights) -> tuple[float, float]:
+            cell = cells[rng.choice(len(cells), p=weights)]
+            w, s, e, nn = cell.geometry.bounds
+            for _ in range(50):
+                x, y = rng.uniform(w, e), rng.uniform(s, nn)
+                if cell.geometry.contains(shapely.Point(x, y)):
+                    return x, y
+            p = cell.geometry.representative_point()
+            return p.x, p.y
+
+        x, y = somewhere()
+        target, dwell_left = somewhere(), 0.0
+        lon, lat, spd = np.empty(n), np.empty(n), np.empty(n)
+        for i in range(n):
+            lon[i], lat[i] = x, y
+            moving = 0.0
+            if dwell_left > 0:
+                dwell_left -= interval_s
+            else:
+                dx = (target[0] - x) * M_PER_DEG_LAT * cos
+                dy = (target[1] - y) * M_PER_DEG_LAT
+                dist = math.hypot(dx, dy)
+                step = speed * interval_s
+                if dist <= step:
+                    x, y = target
+                    target, dwell_left = somewhere(), rng.uniform(60, 600)
+                else:
+                    x += dx / dist * step / (M_PER_DEG_LAT * cos)
+                    y += dy / dist * step / M_PER_DEG_LAT
+                moving = speed
+            spd[i] = moving
+        acc = rng.uniform(3, 12, n)
+        noise = rng.normal(0, 1, (2, n)) * acc / 2  # metres
+        out.append(UnitTrack(unit, start + np.arange(n) * interval_s,
+                             lon + noise[0] / (M_PER_DEG_LAT * cos), lat + noise[1] / M_PER_DEG_LAT,
+                             np.round(acc, 1), spd))
+    return out
+
+
+# -- cameras -----------------------------------------------------------------------------------
+IMAGE_FAULTS = ("blur", "dark", "overexposed", "frozen", "occluded", "colour_cast", "noise", "signal_loss",
+                "scene_change")
+W, H = 320, 240
+
+
+def render_scene(camera_id: str, ts: float, tz_offset_h: float = 8.0, variant: int = 0) -> np.ndarray:
+    """A street scene of the camera's own (buildings, windows, a road with lane marks, texture),
+    lit by the time of day."""
+    rng = np.random.default_rng(_seed("scene", camera_id, variant))
+    img = np.zeros((H, W, 3), np.uint8)
+    sky_top, sky_bottom = rng.integers(120, 200, 3), rng.integers(180, 255, 3)
+    for row in range(H // 2):
+        img[row] = sky_top + (sky_bottom - sky_top) * row / (H // 2)
+    img[H // 2:] = rng.integers(60, 110, 3)
+    x = 0
+    while x < W:
+        bw, bh = int(rng.integers(30, 80)), int(rng.integers(40, 110))
+        colour = tuple(int(v) for v in rng.integers(50, 200, 3))
+        cv2.rectangle(img, (x, H // 2 - bh), (x + bw, H // 2 + 10), colour, -1)
+        for wy in range(H // 2 - bh + 6, H // 2, 12):
+            for wx in range(x + 4, x + bw - 6, 10):
+                cv2.rectangle(img, (wx, wy), (wx + 4, wy + 6), (220, 220, 160), -1)
+        x += bw + int(rng.integers(2, 10))
+    cv2.fillConvexPoly(img, np.array([[W // 2 - 20, H // 2 + 10], [W // 2 + 20, H // 2 + 10], [W - 10, H], [10, H]]),
+                       (70, 70, 70))
+    for k in range(6):
+        y0 = H // 2 + 20 + k * 18
+        cv2.line(img, (W // 2, y0), (W // 2, y0 + 8), (240, 240, 240), 2)
+    texture = rng.normal(0, 6, (H, W, 1))
+    hour = (datetime.fromtimestamp(ts, timezone.utc).hour + tz_offset_h) % 24
+    light = 0.35 + 0.65 * max(0.0, math.sin(math.pi * (hour - 6) / 12)) if 6 <= hour <= 18 else 0.3
+    return np.clip(img * light + texture, 0, 255).astype(np.uint8)
+
+
+def apply_image_fault(img: np.ndarray, fault: str | None, camera_id: str, ts: float) -> np.ndarray:
+    if fault is None or fault == "frozen":
+        return img
+    rng = np.random.default_rng(_seed("fault", camera_id, int(ts)))
+    if fault == "blur":
+        return cv2.GaussianBlur(img, (21, 21), 8)
+    if fault == "dark":
+        return (img * 0.08).astype(np.uint8)
+    if fault == "overexposed":
+        return np.clip(img.astype(np.int32) * 3 + 120, 0, 255).astype(np.uint8)
+    if fault == "occluded":
+        out = img.copy()
+        cv2.rectangle(out, (0, 0), (W, int(H * 0.75)), (15, 15, 15), -1)
+        return out
+    if fault == "colour_cast":
+        out = img.astype(np.int32)
+        out[:, :, 1] = np.clip(out[:, :, 1] + 90, 0, 255)  # green
+        return out.astype(np.uint8)
+    if fault == "noise":
+        return np.clip(img + rng.normal(0, 60, img.shape), 0, 255).astype(np.uint8)
+    if fault == "signal_loss":
+        out = np.zeros_like(img)
+        out[:, :] = (255, 0, 0) if int(ts) % 2 else (0, 0, 0)  # blue screen (BGR) or black
+        return out
+    if fault == "scene_change":
+        return render_scene(camera_id, ts, variant=1)
+    raise ValueError(f"unknown image fault {fault!r}")
+
+
+def snapshot(camera: Camera, ts: float, fault: str | None = None, frozen_at: float | None = None) -> bytes:
+    """A JPEG of the camera's scene at ts (at frozen_at for a frozen camera), with a fault applied."""
+    at = frozen_at if fault == "frozen" and frozen_at is not None else ts
+    img = apply_image_fault(render_scene(camera.id, at), fault, camera.id, ts)
+    ok, jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    return jpeg.tobytes()

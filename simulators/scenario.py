@@ -1,0 +1,254 @@
+"""Scenarios: a city, its traffic over a period, the faults injected, and the ground truth.
+
+A scenario file (TOML)::
+
+    name = "small"
+    cells = 60                  # 50 … 20,000
+    seed = 3
+    start = "2026-11-20T08:00:00+08:00"
+    duration_s = 3600
+    acceleration = 60           # simulated seconds per real second when published
+    gps_interval_s = 10
+    heartbeat_s = 60
+    snapshot_every_s = 600
+
+    [[faults]]
+    kind = "camera_offline"     # see FAULT_KINDS
+    target = "random"           # a camera or unit id, or "random"
+    start_s = 600
+    duration_s = 900
+
+Every run writes its ground truth: each injected fault with its times, the alerts it must
+cause (type, subject, window), the messages the ingest must reject (by reason), and the
+expected coverage of every cell, computed by the geofence module from the fixes that were
+actually published in their clean form — so truth and product agree on clean data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from alerts.types import AlertType
+from geofence.coverage import Track, patrol_coverage
+from geofence.lookup import CellIndex
+
+from .city import City, generate_city
+from .fleet import IMAGE_FAULTS, _seed, patrol_tracks, snapshot
+
+CAMERA_FAULTS = ("camera_offline", "camera_flapping", "low_fps", "not_recording", "storage_fault")
+WIRE_FAULTS = ("gps_dropout", "buffered_batch", "duplicates", "out_of_order", "clock_skew", "malformed",
+               "hostile", "unknown_device")
+FAULT_KINDS = CAMERA_FAULTS + tuple(f"image_{f}" for f in IMAGE_FAULTS) + WIRE_FAULTS
+BUILT_IN = Path(__file__).resolve().parent / "scenarios"
+
+_ALERT = {"camera_offline": AlertType.CAMERA_OFFLINE, "camera_flapping": AlertType.CAMERA_FLAPPING,
+          "low_fps": AlertType.CAMERA_LOW_FPS, "not_recording": AlertType.CAMERA_NOT_RECORDING,
+          "storage_fault": AlertType.CAMERA_STORAGE_FAULT, "gps_dropout": AlertType.UNIT_SILENT,
+          **{f"image_{f}": AlertType(f"image_{f}") for f in IMAGE_FAULTS}}
+
+
+class FaultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal[FAULT_KINDS]  # type: ignore[valid-type]
+    target: str = "random"
+    start_s: float = Field(0, ge=0)
+    duration_s: float = Field(600, gt=0)
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    cells: int = Field(60, ge=50, le=20_000)
+    seed: int = 1
+    start: datetime | Literal["now"] = Field(
+        "now", description='RFC 3339, or "now": the period ends at the current minute (replayed history)')
+    duration_s: float = Field(3600, gt=0, le=7 * 86_400)
+    acceleration: float = Field(60, gt=0, le=100_000)
+    gps_interval_s: float = Field(10, gt=0)
+    heartbeat_s: float = Field(60, gt=0)
+    snapshot_every_s: float = Field(600, gt=0)
+    faults: tuple[FaultSpec, ...] = ()
+
+    @property
+    def start_ts(self) -> float:
+        if self.start == "now":
+            return (int(time.time()) // 60) * 60 - self.duration_s
+        return self.start.timestamp()
+
+    def resolved(self) -> "Scenario":
+        """The same scenario with "now" replaced by its time (what the ground truth records)."""
+        if self.start != "now":
+            return self
+        return self.model_copy(update={"start": datetime.fromtimestamp(self.start_ts, timezone.utc)})
+
+    @classmethod
+    def load(cls, name_or_path: str) -> "Scenario":
+        path = Path(name_or_path)
+        if not path.suffix:
+            path = BUILT_IN / f"{name_or_path}.toml"
+        try:
+            return cls.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ScenarioError(f"no scenario {name_or_path!r} (built in: {', '.join(built_in())})") from None
+        except (tomllib.TOMLDecodeError, ValidationError) as e:
+            raise ScenarioError(f"{path}: {e}") from None
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+def built_in() -> list[str]:
+    return sorted(p.stem for p in BUILT_IN.glob("*.toml"))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    at: float  # simulated send time, epoch seconds
+    topic: str
+    payload: bytes
+
+
+@dataclass
+class Simulation:
+    scenario: Scenario
+    city: City
+    messages: list[Outgoing]
+    truth: dict = field(default_factory=dict)
+
+    def write_truth(self, path: Path) -> None:
+        path.write_text(json.dumps(self.truth, indent=1, ensure_ascii=False))
+
+
+def _fix_payload(ts: float, lon: float, lat: float, acc: float, spd: float, officers, seq: int) -> dict:
+    return {"ts": round(ts, 3), "lat": round(lat, 7), "lon": round(lon, 7), "acc": acc, "spd": round(spd, 2),
+            "hdg": 0, "batt": 90, "officers": list(officers), "seq": seq}
+
+
+def run(sc: Scenario) -> Simulation:
+    """Generate the city, the traffic with its faults, and the ground truth."""
+    sc = sc.resolved()
+    city = generate_city(sc.cells, sc.seed)
+    start = sc.start.timestamp()
+    end = start + sc.duration_s
+    rng = np.random.default_rng(_seed("scenario", sc.seed, sc.name))
+    tracks = patrol_tracks(city, start, sc.duration_s, sc.gps_interval_s, sc.seed)
+    cams = {c.id: c for c in city.cameras}
+    units = {t.unit.id: t for t in tracks}
+    faults = []
+    for f in sc.faults:
+        pool = list(units) if f.kind in ("gps_dropout", "buffered_batch", "clock_skew") else list(cams)
+        target = f.target if f.target != "random" else pool[int(rng.integers(len(pool)))]
+        faults.append((f, target, start + f.start_s, min(end, start + f.start_s + f.duration_s)))
+
+    def active(kind: str, target: str, t: float) -> bool:
+        return any(f.kind == kind and tg == target and a <= t < b for f, tg, a, b in faults)
+
+    out: list[Outgoing] = []
+    published: dict[str, list[dict]] = {}  # unit → the fixes published as sent (exact wire values)
+    rejects: dict[str, int] = {}
+    # -- patrol fixes, with the wire faults that concern units ----------------------------------
+    for uid, tr in units.items():
+        keep = []
+        held: list[dict] = []
+        for i, ts in enumerate(tr.ts):
+            body = _fix_payload(ts, tr.lon[i], tr.lat[i], float(tr.acc[i]), float(tr.spd[i]), tr.unit.officers, i)
+            topic = f"pingan/v1/patrol/{uid}/gps"
+            if active("gps_dropout", uid, ts):
+                continue
+            if active("clock_skew", uid, ts):
+                body["ts"] = round(ts + 3600, 3)  # an hour ahead: the ingest rejects it
+                out.append(Outgoing(ts, topic, json.dumps(body).encode()))
+                rejects["future_timestamp"] = rejects.get("future_timestamp", 0) + 1
+                continue
+            keep.append(body)
+            if active("buffered_batch", uid, ts):
+                held.append(body)
+                continue
+            if held:
+                out.append(Outgoing(ts, topic, json.dumps(held).encode()))  # sent after the reconnect
+                held = []
+            out.append(Outgoing(ts, topic, json.dumps(body).encode()))
+        if held:
+            out.append(Outgoing(end, f"pingan/v1/patrol/{uid}/gps", json.dumps(held).encode()))
+        published[uid] = keep
+    # -- cameras: heartbeats and snapshots ---------------------------------------------------
+    for cam in city.cameras:
+        frozen_at = None
+        was_offline = False
+        t = start
+        while t < end:
+            offline = active("camera_offline", cam.id, t) or (active("camera_flapping", cam.id, t) and
+                                                              int((t - start) // sc.heartbeat_s) % 2 == 1)
+            if offline != was_offline:  # the device's retained status (its last will when it drops)
+                out.append(Outgoing(t, f"pingan/v1/camera/{cam.id}/status", b"offline" if offline else b"online"))
+                was_offline = offline
+            if not offline:
+                out.append(Outgoing(t, f"pingan/v1/camera/{cam.id}/health", json.dumps({
+                    "ts": round(t, 3), "online": True,
+                    "fps": 4.0 if active("low_fps", cam.id, t) else cam.expected_fps,
+                    "bitrate_kbps": 2048, "recording": not active("not_recording", cam.id, t),
+                    "storage_ok": not active("storage_fault", cam.id, t), "packet_loss": 0.001,
+                    "temp_c": 40.0, "uptime_s": t - start}).encode()))
+                if int((t - start) % sc.snapshot_every_s) < sc.heartbeat_s:
+                    fault = next((f for f in IMAGE_FAULTS if active(f"image_{f}", cam.id, t)), None)
+                    if fault == "frozen" and frozen_at is None:
+                        frozen_at = t
+                    out.append(Outgoing(t, f"pingan/v1/camera/{cam.id}/snapshot",
+                                        snapshot(cam, t, fault, frozen_at)))
+            t += sc.heartbeat_s
+    # -- wire faults that concern the stream as a whole ---------------------------------------
+    for f, _, a, b in faults:
+        if f.kind == "duplicates":
+            window = [m for m in out if a <= m.at < b and "/gps" in m.topic][:50]
+            out += window  # the same messages again
+            rejects["duplicate"] = rejects.get("duplicate", 0) + sum(
+                len(json.loads(m.payload)) if m.payload.startswith(b"[") else 1 for m in window)
+        elif f.kind == "out_of_order":
+            idx = [i for i, m in enumerate(out) if a <= m.at < b and "/gps" in m.topic][:200]
+            times = [out[i].at for i in idx]
+            rng.shuffle(times)
+            for i, t in zip(idx, times, strict=True):
+                out[i] = Outgoing(t, out[i].topic, out[i].payload)
+        elif f.kind == "malformed":
+            for k in range(10):
+                out.append(Outgoing(a + k, f"pingan/v1/patrol/{city.units[0].id}/gps", b'{"ts": "soon", "lat": '))
+            rejects["malformed"] = rejects.get("malformed", 0) + 10
+        elif f.kind == "hostile":
+            uid = city.units[0].id
+            out += [Outgoing(a, f"pingan/v1/patrol/{uid}/gps", b"[" * 70_000),  # oversized
+                    Outgoing(a + 1, f"pingan/v1/patrol/{uid}/gps", b'{"ts": 1e999, "lat": 1e999, "lon": -1e999}'),
+                    Outgoing(a + 2, f"pingan/v1/camera/{city.cameras[0].id}/snapshot", b"\x00" * 100),
+                    Outgoing(a + 3, f"pingan/v1/patrol/{uid}/gps", '{"ts":0,"officers":["\u0000"]}'.encode())]
+            for reason, n in (("oversized", 1), ("malformed", 2), ("not_jpeg", 1)):
+                rejects[reason] = rejects.get(reason, 0) + n
+        elif f.kind == "unknown_device":
+            for k in range(5):
+                out.append(Outgoing(a + k, "pingan/v1/patrol/intruder-7/gps", json.dumps(
+                    {"ts": a + k, "lat": 32.0, "lon": 118.8}).encode()))
+            rejects["unknown_device"] = rejects.get("unknown_device", 0) + 5
+    out.sort(key=lambda m: m.at)
+    # -- ground truth --------------------------------------------------------------------------
+    clean = [Track.of(uid, units[uid].unit.kind, [b["ts"] for b in fixes], [b["lon"] for b in fixes],
+                      [b["lat"] for b in fixes]) for uid, fixes in published.items() if fixes]
+    coverage = patrol_coverage(city.grid, CellIndex(city.grid.leaves), clean, start, end)
+    truth = {
+        "scenario": sc.model_dump(mode="json"),
+        "faults": [{"kind": f.kind, "target": tg, "start": a, "end": b} for f, tg, a, b in faults],
+        "alerts": [{"type": str(_ALERT[f.kind]), "subject": tg, "from": a, "to": b + 2 * sc.heartbeat_s}
+                   for f, tg, a, b in faults if f.kind in _ALERT],
+        "rejects": rejects,
+        "messages": len(out),
+        "coverage": {cid: {"status": str(c.status), "visits": c.visits, "longest_gap_s": c.longest_gap_s}
+                     for cid, c in coverage.items()},
+    }
+    return Simulation(sc, city, out, truth)
