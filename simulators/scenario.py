@@ -144,11 +144,6 @@ def run(sc: Scenario) -> Simulation:
     tracks = patrol_tracks(city, start, sc.duration_s, sc.gps_interval_s, sc.seed)
     cams = {c.id: c for c in city.cameras}
     units = {t.unit.id: t for t in tracks}
-    faults = []
-    for f in sc.faults:
-        pool = list(units) if f.kind in ("gps_dropout", "buffered_batch", "clock_skew") else list(cams)
-        target = f.target if f.target != "random" else pool[int(rng.integers(len(pool)))]
-        faults.append((f, target, start + f.start_s, min(end, start + f.start_s + f.duration_s)))
 
     def active(kind: str, target: str, t: float) -> bool:
         return any(f.kind == kind and tg == target and a <= t < b for f, tg, a, b in faults)
@@ -156,11 +151,36 @@ def run(sc: Scenario) -> Simulation:
     out: list[Outgoing] = []
     published: dict[str, list[dict]] = {}  # unit → the fixes published as sent (exact wire values)
     rejects: dict[str, int] = {}
+    # -- shifts: staggered, so that the fleet is never all on or all off at once -------------
+    shift: dict[str, tuple[float, float]] = {}
+    for k, uid in enumerate(units):
+        shift[uid] = (start + (k % 3) * sc.duration_s / 6, end - ((k + 1) % 3) * sc.duration_s / 6)
+    faults = []
+    for f in sc.faults:
+        a, b = start + f.start_s, min(end, start + f.start_s + f.duration_s)
+        if f.kind in ("gps_dropout", "buffered_batch", "clock_skew"):  # a unit on duty throughout
+            pool = [u for u in units if shift[u][0] <= a and b <= shift[u][1]] or list(units)
+        else:
+            pool = list(cams)
+        target = f.target if f.target != "random" else pool[int(rng.integers(len(pool)))]
+        faults.append((f, target, a, b))
+    # -- check-ins: two officers of the nearest car unit staff each checkpoint for its shift ----
+    cars = [u for u in units.values() if u.unit.kind == "car"]
+    for cp in city.checkpoints:
+        near = min(cars, key=lambda u: (u.lon[0] - cp.lon) ** 2 + (u.lat[0] - cp.lat) ** 2)
+        on, off = shift[near.unit.id]
+        for officer in near.unit.officers[:2]:
+            for t, action in ((on, "on"), (off, "off")):
+                out.append(Outgoing(t, f"pingan/v1/checkpoint/{cp.id}/checkin", json.dumps(
+                    {"ts": round(t, 3), "officer": officer, "action": action, "method": "nfc"}).encode()))
     # -- patrol fixes, with the wire faults that concern units ----------------------------------
     for uid, tr in units.items():
         keep = []
         held: list[dict] = []
+        on, off = shift[uid]
         for i, ts in enumerate(tr.ts):
+            if not on <= ts < off:
+                continue  # off duty
             body = _fix_payload(ts, tr.lon[i], tr.lat[i], float(tr.acc[i]), float(tr.spd[i]), tr.unit.officers, i)
             topic = f"pingan/v1/patrol/{uid}/gps"
             if active("gps_dropout", uid, ts):

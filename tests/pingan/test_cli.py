@@ -19,7 +19,7 @@ def pingan(*args: str, env: dict[str, str] | None = None, timeout: float = 120) 
 def test_help_explains_itself():
     r = pingan("--help")
     assert r.returncode == 0
-    for verb in ("run", "ingest", "migrate", "check", "simulate"):
+    for verb in ("run", "ingest", "migrate", "check", "coverage", "simulate"):
         assert re.search(rf"^\s+{verb}\s+\S", r.stdout, re.M), verb
     assert "PINGAN_MQTT_URL" in r.stdout and "embedded PostgreSQL" in r.stdout
     r = pingan("ingest", "--help")
@@ -42,3 +42,17 @@ def test_quick_start_runs_the_demo_on_embedded_defaults(tmp_path):
     assert "unknown_device" not in rejected  # the demo registers new devices itself
     assert re.search(r"Live state: [89] units with a position, 12 cameras reporting \(\d offline\)", out)
     assert "embedded MQTT broker" in r.stderr and "embedded PostgreSQL" in r.stderr
+
+
+def test_quick_start_scenario_ends_by_itself_and_agrees_with_its_truth(tmp_path):
+    """The README's first command: `pingan run --simulate small` on embedded defaults."""
+    r = pingan("run", "--simulate", "small", "--status-every", "10",
+               env={"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"),
+                    "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}, timeout=400)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout
+    rejected = {k: int(v) for k, v in re.findall(r"rejected\s+(\w+)\s+(\d+)", out)}
+    assert rejected == {"duplicate": 50, "future_timestamp": 12, "malformed": 12, "not_jpeg": 1, "oversized": 1,
+                        "unknown_device": 5}
+    assert "Patrol coverage against the ground truth: 60 of 60 cells agree" in out
+    assert (tmp_path / "scenarios" / "small" / "truth.json").exists()
