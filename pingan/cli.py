@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -70,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--by", choices=["count", "area"], default="count", help="weigh cells by count or by area")
     p.add_argument("--json", action="store_true", help="print JSON (areas and every cell) instead of a table")
 
-    p = sub.add_parser("simulate", help="publish a scenario's traffic to the broker at PINGAN_MQTT_URL",
+    p = sub.add_parser("simulate", help="publish a scenario's traffic to PINGAN_MQTT_URL (or a local `pingan run`)",
                        description="Publish a scenario (a built-in name or a TOML file) and write its ground "
                                    "truth. The broker's ingest must know the scenario's city: --city writes its "
                                    "grid, cameras, checkpoints and a pingan.toml naming them.")
     p.add_argument("scenario", help="demo (live demo traffic), a built-in scenario (small, clean) or a .toml file")
     p.add_argument("--duration", type=float, default=60.0, metavar="SECONDS", help="demo only: how long")
-    p.add_argument("--truth", metavar="FILE", help="write the ground truth here (JSON)")
+    p.add_argument("--truth", metavar="FILE", help="write the ground truth here (default: NAME.truth.json)")
     p.add_argument("--city", metavar="DIR", help="write the scenario's city here (GeoJSON + pingan.toml)")
     p.add_argument("--fast", action="store_true", help="publish as fast as the broker takes it, not paced")
     p.add_argument("--load", type=float, metavar="MSG_PER_S", help="load mode: publish at this rate, over and over")
@@ -137,11 +138,16 @@ def cmd_ingest(settings: Settings, args) -> int:
 def cmd_simulate(settings: Settings, args) -> int:
     from ingest.mqtt import BrokerAddress
 
-    if settings.mqtt.url is None:
-        print("pingan simulate publishes to a running broker: set PINGAN_MQTT_URL "
-              "(or use `pingan run --simulate SCENARIO` to run everything in one process)", file=sys.stderr)
-        return 2
+    if settings.mqtt.url is None:  # the in-process broker of a `pingan run` on this machine
+        settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update={
+            "url": f"mqtt://127.0.0.1:{settings.mqtt.embedded_port}", "protocol": "3.1.1"})})
     address = BrokerAddress.parse(settings.mqtt.url)
+    try:
+        socket.create_connection((address.host, address.port), timeout=3).close()
+    except OSError:
+        print(f"error: no broker at {address.host}:{address.port}: set PINGAN_MQTT_URL, or start `pingan run` "
+              "(its in-process broker listens there)", file=sys.stderr)
+        return 2
     if args.scenario == "demo":
         traffic = _traffic(args.scenario, address, settings)
         traffic.start()
@@ -159,8 +165,9 @@ def cmd_simulate(settings: Settings, args) -> int:
         return 2
     if args.city:
         print(f"city written: {sim.city.write(Path(args.city))}")
-    if args.truth:
-        sim.write_truth(Path(args.truth))
+    truth = Path(args.truth or f"{sim.scenario.name}.truth.json")
+    sim.write_truth(truth)
+    print(f"ground truth written: {truth}")
     broker = _broker(address, settings)
     if args.load:
         report = publish_load(sim.messages, broker, args.load, args.processes, args.seconds)
