@@ -108,24 +108,13 @@ def create_sessions(url_port: int) -> None:
 
 
 def fill(port: int, msgs: list[tuple[str, bytes]]) -> float:
-    p = client("bench-publisher")
-    p.max_inflight_messages_set(1000)
-    p.connect("127.0.0.1", port)
-    p.loop_start()
-    t = time.perf_counter()
-    pending = []
-    for topic, payload in msgs:
-        pending.append(p.publish(topic, payload, qos=1))
-        if len(pending) >= 2000:
-            for info in pending:
-                info.wait_for_publish(60)
-            pending.clear()
-    for info in pending:
-        info.wait_for_publish(60)
-    elapsed = time.perf_counter() - t
-    p.disconnect()
-    p.loop_stop()
-    return elapsed
+    # imported here: the phases' processes (and the worker's network process) stay lean
+    from simulators.publish import Broker, publish
+    from simulators.scenario import Outgoing
+
+    report = publish([Outgoing(0.0, t, p) for t, p in msgs], Broker("127.0.0.1", port), None,
+                     client_id="bench-publisher", progress=False)
+    return report.seconds
 
 
 # -- phases, each in its own process ---------------------------------------------------------------

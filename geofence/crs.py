@@ -9,6 +9,7 @@ well under a part in a thousand.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Callable
 
 import numpy as np
 import prcoords
@@ -22,30 +23,25 @@ class CoordinateSystem(StrEnum):
     GCJ02 = "GCJ02"
 
 
-def gcj02_to_wgs84(geom: BaseGeometry) -> BaseGeometry:
-    """Every vertex of geom from GCJ-02 to WGS-84 (outside China GCJ-02 equals WGS-84)."""
-
-    def convert(xy: np.ndarray) -> np.ndarray:
+def _each_vertex(geom: BaseGeometry, convert: Callable[[prcoords.Coords], prcoords.Coords]) -> BaseGeometry:
+    def apply(xy: np.ndarray) -> np.ndarray:
         out = np.empty_like(xy)
         for i, (lon, lat) in enumerate(xy):
-            w = prcoords.gcj_wgs_bored(prcoords.Coords(lat, lon), True)
-            out[i] = (w.lon, w.lat)
+            c = convert(prcoords.Coords(lat, lon))
+            out[i] = (c.lon, c.lat)
         return out
 
-    return shapely.transform(geom, convert)
+    return shapely.transform(geom, apply)
+
+
+def gcj02_to_wgs84(geom: BaseGeometry) -> BaseGeometry:
+    """Every vertex of geom from GCJ-02 to WGS-84 (outside China GCJ-02 equals WGS-84)."""
+    return _each_vertex(geom, lambda c: prcoords.gcj_wgs_bored(c, True))
 
 
 def wgs84_to_gcj02(geom: BaseGeometry) -> BaseGeometry:
     """The inverse, for making test data and for exporting to Chinese web maps."""
-
-    def convert(xy: np.ndarray) -> np.ndarray:
-        out = np.empty_like(xy)
-        for i, (lon, lat) in enumerate(xy):
-            g = prcoords.wgs_gcj(prcoords.Coords(lat, lon), True)
-            out[i] = (g.lon, g.lat)
-        return out
-
-    return shapely.transform(geom, convert)
+    return _each_vertex(geom, lambda c: prcoords.wgs_gcj(c, True))
 
 
 class MetricFrame:

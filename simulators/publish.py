@@ -33,6 +33,24 @@ class PublishReport:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
+class _Window:
+    """QoS 1 publishes in flight: waits for their acknowledgements every `size` messages."""
+
+    def __init__(self, size: int = 1000):
+        self.size = size
+        self.pending: list[mqtt.MQTTMessageInfo] = []
+
+    def add(self, info: mqtt.MQTTMessageInfo) -> None:
+        self.pending.append(info)
+        if len(self.pending) >= self.size:
+            self.drain()
+
+    def drain(self) -> None:
+        for info in self.pending:
+            info.wait_for_publish(60)
+        self.pending.clear()
+
+
 def _client(broker: Broker, client_id: str) -> mqtt.Client:
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                     protocol=mqtt.MQTTv5 if broker.v5 else mqtt.MQTTv311)
@@ -64,7 +82,7 @@ def publish(messages: list[Outgoing], broker: Broker, acceleration: float | None
     c = _client(broker, client_id)
     t0 = time.monotonic()
     first = messages[0].at if messages else 0.0
-    pending: list[mqtt.MQTTMessageInfo] = []
+    window = _Window()
     sent = 0
     try:
         for m in tqdm(messages, desc="publishing", unit="msg", disable=not progress, file=sys.stderr, leave=False):
@@ -74,14 +92,9 @@ def publish(messages: list[Outgoing], broker: Broker, acceleration: float | None
                 wait = (m.at - first) / acceleration - (time.monotonic() - t0)
                 if wait > 0:
                     time.sleep(wait)
-            pending.append(c.publish(m.topic, m.payload, qos=1, properties=_captured(m, broker)))
+            window.add(c.publish(m.topic, m.payload, qos=1, properties=_captured(m, broker)))
             sent += 1
-            if len(pending) >= 1000:
-                for info in pending:
-                    info.wait_for_publish(60)
-                pending.clear()
-        for info in pending:
-            info.wait_for_publish(60)
+        window.drain()
     finally:
         c.disconnect()
         c.loop_stop()
@@ -92,20 +105,15 @@ def _load_worker(k: int, part: list[tuple[str, bytes]], broker: Broker, rate: fl
     c = _client(broker, f"pingan-load-{k}")
     t0 = time.monotonic()
     sent = 0
-    pending: list[mqtt.MQTTMessageInfo] = []
+    window = _Window(500)
     while time.monotonic() - t0 < seconds:
         topic, payload = part[sent % len(part)]
         ahead = sent / rate - (time.monotonic() - t0)
         if ahead > 0:
             time.sleep(ahead)
-        pending.append(c.publish(topic, payload, qos=1))
+        window.add(c.publish(topic, payload, qos=1))
         sent += 1
-        if len(pending) >= 500:
-            for info in pending:
-                info.wait_for_publish(60)
-            pending.clear()
-    for info in pending:
-        info.wait_for_publish(60)
+    window.drain()
     result.put((sent, time.monotonic() - t0))
     c.disconnect()
     c.loop_stop()
