@@ -2,8 +2,8 @@
 
 decode ▶ validate & filter ▶ tag cell ▶ batch ▶ store (COPY, idempotent) ▶ hot state ▶ ack.
 A message is acknowledged only after its rows (or its dead letter) are committed. While the
-database is down nothing is acked, the broker's Receive Maximum bounds what is held in memory,
-and the batch is retried with back-off until the database is back.
+database is down nothing is acked, Receive Maximum and ``ingest.max_pending_messages`` bound
+what is held in memory, and the batch is retried with back-off until the database is back.
 """
 
 from __future__ import annotations
