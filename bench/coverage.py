@@ -25,16 +25,15 @@ from geofence.coverage import PatrolStandard, Track, leaf_areas, patrol_coverage
 from geofence.grid import Level  # noqa: E402
 from geofence.lookup import CellIndex  # noqa: E402
 from simulators.city import CITY_BOUNDS, generated_grid  # noqa: E402
-
-SPEED = {"foot": 1.4, "bike": 4.0, "car": 8.0}
+from simulators.fleet import SPEED_MPS  # noqa: E402
 
 
 def fleet(units: int, fixes: int, every_s: float, t0: float, seed: int = 3):
     """Random-walk tracks, reflected at the city's edge: (unit index, kind, ts, lon, lat) arrays."""
     west, south, east, north = CITY_BOUNDS
     rng = np.random.default_rng(seed)
-    kinds = np.array(list(SPEED))[rng.integers(0, 3, units)]
-    speed = np.array([SPEED[k] for k in kinds])
+    kinds = np.array(list(SPEED_MPS))[rng.integers(0, 3, units)]
+    speed = np.array([SPEED_MPS[k] for k in kinds])
     heading = np.cumsum(rng.normal(0, 0.35, (units, fixes)), axis=1) + rng.uniform(0, 2 * np.pi, (units, 1))
     step = (speed * every_s)[:, None]
     lon = np.cumsum(np.cos(heading) * step / 94_400, axis=1) + rng.uniform(west, east, (units, 1))

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pyproj import Geod
 
+from .crs import geodesic_area_m2
 from .grid import Grid, Level, Priority
 from .lookup import CellIndex
 
@@ -258,7 +259,7 @@ def roll_up(grid: Grid, status: Mapping[str, CellStatus], level: Level,
 
 def leaf_areas(grid: Grid) -> dict[str, float]:
     """Geodesic area of each leaf cell in m² (weights for an area roll-up)."""
-    return {c.id: abs(_GEOD.geometry_area_perimeter(c.geometry)[0]) for c in grid.leaves}
+    return {c.id: geodesic_area_m2(c.geometry) for c in grid.leaves}
 
 
 @dataclass(frozen=True)

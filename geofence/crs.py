@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import prcoords
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS, Geod, Transformer
 from shapely.geometry.base import BaseGeometry
 
 
@@ -42,6 +42,14 @@ def gcj02_to_wgs84(geom: BaseGeometry) -> BaseGeometry:
 def wgs84_to_gcj02(geom: BaseGeometry) -> BaseGeometry:
     """The inverse, for making test data and for exporting to Chinese web maps."""
     return _each_vertex(geom, lambda c: prcoords.wgs_gcj(c, True))
+
+
+_GEOD = Geod(ellps="WGS84")
+
+
+def geodesic_area_m2(geom: BaseGeometry) -> float:
+    """Area on the WGS-84 ellipsoid, in m²."""
+    return abs(_GEOD.geometry_area_perimeter(geom)[0])
 
 
 class MetricFrame:

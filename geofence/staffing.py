@@ -60,6 +60,11 @@ def _days(spec: str) -> set[int]:
     return out
 
 
+def clock_time(text: str) -> time:
+    """"HH:MM" as a time of day; "24:00" is midnight (the end of a day)."""
+    return (datetime.min + _clock(text)).time()
+
+
 def _clock(text: str) -> timedelta:
     try:
         h, m = text.split(":")

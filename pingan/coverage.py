@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -24,7 +24,7 @@ from geofence.coverage import (
 )
 from geofence.grid import Level, Priority
 from geofence.lookup import CellIndex
-from geofence.staffing import checkpoint_staffing
+from geofence.staffing import checkpoint_staffing, clock_time
 from store.queries import camera_uptime, checkpoints_with_checkins, load_tracks, unit_count
 from store.registry import load_grid
 
@@ -51,14 +51,10 @@ class CoverageReport:
 
 
 def standards(c: CoverageSettings) -> tuple[PatrolStandard, DefenceStandard]:
-    def clock(text: str) -> time:
-        h, m = map(int, text.split(":"))
-        return time(0, 0) if h == 24 else time(h, m)
-
     patrol = PatrolStandard(max_gap_s=c.max_gap_s, step_m=c.step_m,
                             min_dwell_s={"foot": c.min_dwell_foot_s, "bike": c.min_dwell_bike_s, "car": c.min_dwell_car_s},
                             revisit_minutes={Priority.KEY: c.revisit_key_minutes, Priority.NORMAL: c.revisit_normal_minutes},
-                            active_from=clock(c.active_from), active_to=clock(c.active_to), timezone=c.timezone)
+                            active_from=clock_time(c.active_from), active_to=clock_time(c.active_to), timezone=c.timezone)
     return patrol, DefenceStandard(c.min_camera_uptime, c.min_checkpoint_compliance)
 
 

@@ -12,13 +12,11 @@ from typing import Iterable, Sequence
 
 import psycopg
 import shapely
-from pyproj import Geod
 
-from geofence.grid import Grid, GridCell
+from geofence.crs import geodesic_area_m2
+from geofence.grid import Grid
 from geofence.lookup import CellIndex
 from geofence.sites import Camera, Checkpoint
-
-_GEOD = Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def sync(conn: psycopg.Connection, grid: Grid, cameras: Sequence[Camera], checkp
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (cell_id) DO UPDATE SET level = EXCLUDED.level, "
             "parent_id = EXCLUDED.parent_id, name = EXCLUDED.name, priority = EXCLUDED.priority, "
             "revisit_minutes = EXCLUDED.revisit_minutes, area_m2 = EXCLUDED.area_m2, geometry = EXCLUDED.geometry",
-            [(c.id, str(c.level), c.parent, c.name, str(c.priority), c.revisit_minutes, _area_m2(c),
+            [(c.id, str(c.level), c.parent, c.name, str(c.priority), c.revisit_minutes, geodesic_area_m2(c.geometry),
               json.dumps(shapely.geometry.mapping(c.geometry))) for c in grid.cells.values()])
         cur.execute("DELETE FROM pingan.grid_cell WHERE NOT (cell_id = ANY(%s))", (list(grid.cells),))
         cur.executemany(
@@ -74,10 +72,6 @@ def sync(conn: psycopg.Connection, grid: Grid, cameras: Sequence[Camera], checkp
             "VALUES (%s, %s, %s, %s, %s, false) ON CONFLICT (unit_id) DO UPDATE SET kind = EXCLUDED.kind, "
             "team_id = EXCLUDED.team_id, name = EXCLUDED.name, owntracks = EXCLUDED.owntracks, auto_registered = false",
             [(u.id, u.kind, u.team, u.name, u.owntracks) for u in units])
-
-
-def _area_m2(cell: GridCell) -> float:
-    return abs(_GEOD.geometry_area_perimeter(cell.geometry)[0])
 
 
 def load_snapshot(conn: psycopg.Connection) -> RegistrySnapshot:
