@@ -117,13 +117,11 @@ def cmd_check(settings: Settings, args) -> int:
 
 
 def cmd_migrate(settings: Settings, args) -> int:
-    with contextlib.ExitStack() as stack:
-        db_url = _database(settings, stack)
-        report = _migrate_and_sync(settings, db_url)
-        if report is None:
-            return 1
-        print(f"schema up to date ({'TimescaleDB' if report.timescale else 'plain PostgreSQL'}); "
-              f"applied: {', '.join(report.applied) or 'nothing new'}")
+    report = _migrate_and_sync(settings, _database(settings))
+    if report is None:
+        return 1
+    print(f"schema up to date ({'TimescaleDB' if report.timescale else 'plain PostgreSQL'}); "
+          f"applied: {', '.join(report.applied) or 'nothing new'}")
     return 0
 
 
@@ -197,8 +195,7 @@ def cmd_coverage(settings: Settings, args) -> int:
 
     patrol, defence = standards(settings.coverage)
     try:
-        with contextlib.ExitStack() as stack:
-            report = compute(_database(settings, stack), args.start, args.end, args.level, args.by, patrol, defence)
+        report = compute(_database(settings), args.start, args.end, args.level, args.by, patrol, defence)
     except CoverageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -211,7 +208,7 @@ VERBS = {"run": cmd_run, "ingest": cmd_ingest, "migrate": cmd_migrate, "check": 
 
 
 # -- composition -------------------------------------------------------------------------------
-def _database(settings: Settings, stack: contextlib.ExitStack) -> str:
+def _database(settings: Settings) -> str:
     if settings.database.url:
         return settings.database.url
     from .services import embedded_database
@@ -300,7 +297,7 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
             return 2
         settings = _scenario_settings(settings, sim)
     with contextlib.ExitStack() as stack:
-        db_url = _database(settings, stack)
+        db_url = _database(settings)
         if _migrate_and_sync(settings, db_url, sync_registry) is None:
             return 1
         mqtt_url = settings.mqtt.url
