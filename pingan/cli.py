@@ -298,6 +298,11 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
         settings = _scenario_settings(settings, sim)
     with contextlib.ExitStack() as stack:
         db_url = _database(settings)
+        if sim is not None and settings.database.url is None:
+            from .services import fresh_database
+
+            db_url = fresh_database(db_url, f"pingan_scenario_{sim.scenario.name}")
+            log.info("scenario %s replays into a fresh embedded database", sim.scenario.name)
         if _migrate_and_sync(settings, db_url, sync_registry) is None:
             return 1
         mqtt_url = settings.mqtt.url
@@ -385,6 +390,9 @@ def _compare_with_truth(sim, db_url: str, settings: Settings) -> None:
     agree = sum(truth[c]["status"] == str(report.patrol[c].status) for c in truth)
     print(f"Patrol coverage against the ground truth: {agree} of {len(truth)} cells agree; "
           f"expected rejects {sim.truth['rejects'] or 'none'}; alerts the faults must raise: {len(sim.truth['alerts'])}.")
+    if agree < len(truth) and settings.database.url is not None:
+        print("(the comparison holds on a database with nothing else in the scenario's period: PINGAN_DATABASE_URL "
+              "may hold other fixes of the same units)")
 
 
 def _summary(worker, db_url: str, settings: Settings, hot) -> None:

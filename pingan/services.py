@@ -15,6 +15,8 @@ from typing import Callable
 
 import psycopg
 import redis
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from geofence.checks import check_grid
 from geofence.crs import CoordinateSystem
@@ -145,6 +147,15 @@ def embedded_database(data_dir: Path) -> str:
     url = server.get_uri("postgres")
     log.info("embedded PostgreSQL in %s (%s)", data_dir, url)
     return url
+
+
+def fresh_database(url: str, name: str) -> str:
+    """Drop and re-create database `name` on the server at url; return its URL. A scenario
+    replayed on the embedded server gets one of its own, so earlier runs cannot mix in."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_conninfo(url, dbname=name)
 
 
 def connector(url: str, timeout_s: float, application: str) -> Callable[[], psycopg.Connection]:

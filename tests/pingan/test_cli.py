@@ -56,3 +56,9 @@ def test_quick_start_scenario_ends_by_itself_and_agrees_with_its_truth(tmp_path)
                         "unknown_device": 5}
     assert "Patrol coverage against the ground truth: 60 of 60 cells agree" in out
     assert (tmp_path / "scenarios" / "small" / "truth.json").exists()
+    # run again on the same data directory: the first run's fixes must not mix into the second's
+    again = pingan("run", "--simulate", "small", "--status-every", "10",
+                   env={"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"),
+                        "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}, timeout=400)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Patrol coverage against the ground truth: 60 of 60 cells agree" in again.stdout
