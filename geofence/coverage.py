@@ -11,7 +11,11 @@ The rules, for an auditor:
    takes.
 2. **Unknown.** Two consecutive fixes further apart than ``max_gap_s`` are a stretch where the
    unit's whereabouts are unknown: it is never counted as a visit, and the cells along the
-   straight line between the two fixes are marked unknown for that time.
+   straight line between the two fixes are marked unknown for that time. A silence that began
+   before the period or ends after it is the same silence: the caller passes each unit's last
+   fix before the period and first fix after it. Before a unit's first fix and after its last
+   nothing is assumed (it was not in service). Where the ingest itself was not receiving
+   (``unobserved``), every cell is unknown for that time.
 3. **Visits.** A visit is an unbroken stay of one unit in one cell of at least the unit kind's
    minimum dwell (``min_dwell_s``).
 4. **Gaps.** Time counts only inside the daily active hours, in the city's time zone
@@ -20,9 +24,12 @@ The rules, for an auditor:
    visit, or the end of the period.
 5. **Status.** A cell is *covered* when it had at least one visit and its longest gap is at
    most its revisit interval (its own ``revisit_minutes``, else the default for its priority).
-   Otherwise — no visit, or a longer gap — it is *unknown* if that gap (or, without visits, the
-   period) overlaps a stretch in which the cell was marked unknown, since data gaps never count
-   as covered, and *not covered* if not.
+   Otherwise — no visit, or a longer gap — it is *not covered* when some too-long gap (or,
+   without visits, the period) still exceeds the revisit interval once every stretch in which
+   the cell was marked unknown is taken out of it (a visit could have happened only there); if
+   every too-long gap falls to within the interval that way, the cell is *unknown*: data gaps
+   never count as covered, nor as failures. A stretch wholly outside the active hours has no
+   active time, so it changes nothing.
 6. **Roll-up.** At every level, coverage is the covered share of the leaf cells below, by
    count or by geodesic area, with the unknown share reported beside it.
 """
@@ -88,6 +95,9 @@ class CellCoverage:
     longest_gap_s: float  # in active seconds
     revisit_s: float
     status: CellStatus
+    gap_from: float | None = None  # where the longest gap lies (epoch seconds)
+    gap_to: float | None = None
+    unknown_because: str | None = None  # "unit silent" | "ingest not receiving", when unknown
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ class LevelCoverage:
     covered: float  # share, by count or area
     unknown: float
     not_covered: float
+    weight: float = 1.0  # what the shares are shares of (cells or m², times seconds for shares over time)
 
 
 @dataclass
@@ -195,8 +206,10 @@ class ActiveClock:
 
 
 def patrol_coverage(grid: Grid, index: CellIndex, tracks: Iterable[Track], start: float, end: float,
-                    std: PatrolStandard = PatrolStandard()) -> dict[str, CellCoverage]:
-    """Coverage of every leaf cell over [start, end); see the module docstring for the rules."""
+                    std: PatrolStandard = PatrolStandard(),
+                    unobserved: Sequence[tuple[float, float]] = ()) -> dict[str, CellCoverage]:
+    """Coverage of every leaf cell over [start, end); see the module docstring for the rules.
+    unobserved: stretches in which the ingest was not receiving (unknown for every cell)."""
     leaves = grid.leaves  # id order = the index's order
     stays = _Stays()
     for track in tracks:
@@ -210,50 +223,91 @@ def patrol_coverage(grid: Grid, index: CellIndex, tracks: Iterable[Track], start
     order = np.lexsort((s, cell))
     cell, s, e = cell[order], s[order], e[order]
     a_s, a_e = clock.at(s), clock.at(e)
+    # unknown stretches, in active time; one wholly outside the active hours has no length
     ucell = np.concatenate(stays.unknown_cell) if stays.unknown_cell else np.zeros(0, np.int64)
     u_s = clock.at(np.concatenate(stays.unknown_start)) if stays.unknown_start else np.zeros(0)
     u_e = clock.at(np.concatenate(stays.unknown_end)) if stays.unknown_end else np.zeros(0)
+    real = u_e > u_s
+    ucell, u_s, u_e = ucell[real], u_s[real], u_e[real]
+    order = np.argsort(ucell, kind="stable")
+    ucell, u_s, u_e = ucell[order], u_s[order], u_e[order]
+    g = np.array([(clock.at(a), clock.at(b)) for a, b in unobserved], dtype=float).reshape(-1, 2)
+    g = g[g[:, 1] > g[:, 0]]
     bounds = np.searchsorted(cell, np.arange(len(leaves) + 1))
-    ubounds_order = np.argsort(ucell, kind="stable")
-    ucell, u_s, u_e = ucell[ubounds_order], u_s[ubounds_order], u_e[ubounds_order]
     ubounds = np.searchsorted(ucell, np.arange(len(leaves) + 1))
     result: dict[str, CellCoverage] = {}
     for i, leaf in enumerate(leaves):
-        vs, ve = a_s[bounds[i]:bounds[i + 1]], a_e[bounds[i]:bounds[i + 1]]
+        lo, hi = bounds[i], bounds[i + 1]
+        vs, ve = a_s[lo:hi], a_e[lo:hi]
         gaps_from = np.concatenate([[0.0], np.maximum.accumulate(ve)]) if len(ve) else np.array([0.0])
         gaps_to = np.concatenate([vs, [clock.total]])
+        wall_from = np.concatenate([[start], np.maximum.accumulate(e[lo:hi])]) if len(ve) else np.array([start])
+        wall_to = np.concatenate([s[lo:hi], [end]])
         gaps = np.maximum(gaps_to - gaps_from, 0.0)
-        longest = float(gaps.max())
+        k = int(gaps.argmax())
+        longest = float(gaps[k])
         revisit = 60.0 * (leaf.revisit_minutes or std.revisit_minutes[leaf.priority])
+        why = None
         if len(vs) and longest <= revisit:
-            status = CellStatus.COVERED
+            status, why = CellStatus.COVERED, None
         else:
             too_long = (gaps > revisit) | (len(vs) == 0)
-            long_from, long_to = gaps_from[too_long], gaps_to[too_long]
-            us, ue = u_s[ubounds[i]:ubounds[i + 1]], u_e[ubounds[i]:ubounds[i + 1]]
-            overlaps = (us[None, :] < long_to[:, None]) & (ue[None, :] > long_from[:, None])
-            status = CellStatus.UNKNOWN if overlaps.any() else CellStatus.NOT_COVERED
-        result[leaf.id] = CellCoverage(leaf.id, int(len(vs)), longest, revisit, status)
+            silent = np.column_stack([u_s[ubounds[i]:ubounds[i + 1]], u_e[ubounds[i]:ubounds[i + 1]]])
+            status, why = _failing(gaps_from[too_long], gaps_to[too_long], revisit, silent, g)
+        result[leaf.id] = CellCoverage(leaf.id, int(len(vs)), longest, revisit, status,
+                                       float(wall_from[k]), float(wall_to[k]), why)
     return result
 
 
-def roll_up(grid: Grid, status: Mapping[str, CellStatus], level: Level,
+def _failing(gap_from: np.ndarray, gap_to: np.ndarray, revisit: float, silent: np.ndarray,
+             unobserved: np.ndarray) -> tuple[CellStatus, str | None]:
+    """Not covered when a too-long gap still exceeds the revisit interval with the unknown
+    stretches taken out of it; otherwise unknown, saying which kind of stretch made it so."""
+    why = None
+    for a, b in zip(gap_from, gap_to, strict=True):
+        holes = [(max(x, a), min(y, b), "unit silent") for x, y in silent if x < b and y > a]
+        holes += [(max(x, a), min(y, b), "ingest not receiving") for x, y in unobserved if x < b and y > a]
+        if not holes:
+            return CellStatus.NOT_COVERED, None  # nothing unknown in it: a certain failure
+        holes.sort()
+        known, at = 0.0, a
+        for x, y, kind in holes:
+            known = max(known, x - at)
+            at = max(at, y)
+            why = why or kind
+        known = max(known, b - at)
+        if known > revisit:
+            return CellStatus.NOT_COVERED, None
+    return CellStatus.UNKNOWN, why
+
+
+def roll_up(grid: Grid, status: Mapping[str, CellStatus | Mapping[CellStatus, float]], level: Level,
             weights: Mapping[str, float] | None = None) -> list[LevelCoverage]:
     """Covered / unknown / not covered shares of the leaf cells under each area of `level`.
-    status: per leaf cell; weights: per leaf cell (for example its area in m²), else by count."""
+    status: per leaf cell, its status, or how much of it (for example seconds of a long
+    period) was in each status; weights: per leaf cell (for example its area in m²), else by count."""
     under: dict[str, list[str]] = {}
     for leaf in grid.leaves:
         for area_id in (leaf.id, *grid.ancestors[leaf.id]):
             under.setdefault(area_id, []).append(leaf.id)
+    amounts: dict[str, tuple[float, float, float]] = {}
+    for leaf in grid.leaves:
+        st = status.get(leaf.id)
+        w = 1.0 if weights is None else weights[leaf.id]
+        if st is None:
+            amounts[leaf.id] = (0.0, 0.0, 0.0)
+        elif isinstance(st, CellStatus):
+            amounts[leaf.id] = tuple(w * (st is k) for k in CellStatus)  # type: ignore[assignment]
+        else:
+            amounts[leaf.id] = tuple(w * float(st.get(k, 0.0)) for k in CellStatus)  # type: ignore[assignment]
     out = []
     for area in grid.at_level(level):
         leaves = under.get(area.id, [])
-        w = np.array([1.0 if weights is None else weights[c] for c in leaves])
-        total = float(w.sum()) or 1.0
-        share = {s: float(sum(wi for wi, c in zip(w, leaves, strict=True) if status[c] is s)) / total
-                 for s in CellStatus}
-        out.append(LevelCoverage(area.id, level, len(leaves), share[CellStatus.COVERED],
-                                 share[CellStatus.UNKNOWN], share[CellStatus.NOT_COVERED]))
+        tot = np.array([amounts[c] for c in leaves]).reshape(-1, 3).sum(axis=0)
+        weight = float(tot.sum())
+        share = tot / weight if weight else np.zeros(3)
+        out.append(LevelCoverage(area.id, level, len(leaves), float(share[0]), float(share[2]), float(share[1]),
+                                 weight))
     return out
 
 
@@ -272,31 +326,46 @@ class DefenceStandard:
         {"main_street", "busy_junction", "key_department", "key_site", "perimeter_junction"})
 
 
-def defence_status(patrol: Mapping[str, CellCoverage], cameras: Mapping[str, Sequence[tuple[str, str, float | None]]],
-                   checkpoints: Mapping[str, Sequence[tuple[str, float | None]]],
+def verdict(good: float, unknown: float, total: float, minimum: float) -> CellStatus:
+    """A part of the standard measured as a share: met when even counting every unknown moment
+    as failed it reaches `minimum`; failed when even counting them as good it does not; unknown
+    in between, and when nothing at all is known."""
+    if total <= 0:
+        return CellStatus.COVERED  # nothing was required
+    if unknown >= total:
+        return CellStatus.UNKNOWN
+    if good / total >= minimum:
+        return CellStatus.COVERED
+    if (good + unknown) / total < minimum:
+        return CellStatus.NOT_COVERED
+    return CellStatus.UNKNOWN
+
+
+def combine(parts: Iterable[CellStatus]) -> CellStatus:
+    """Any part failing fails the cell; otherwise any part unknown makes it unknown."""
+    parts = list(parts)
+    if CellStatus.NOT_COVERED in parts:
+        return CellStatus.NOT_COVERED
+    if CellStatus.UNKNOWN in parts:
+        return CellStatus.UNKNOWN
+    return CellStatus.COVERED
+
+
+def defence_status(patrol: Mapping[str, CellCoverage], cameras: Mapping[str, Sequence[tuple[str, str, CellStatus]]],
+                   checkpoints: Mapping[str, Sequence[tuple[str, CellStatus]]],
                    std: DefenceStandard = DefenceStandard()) -> dict[str, CellStatus]:
     """The cell-level "covered" rule: patrols met their standard, every key-location camera in the
     cell was up at least `min_camera_uptime` of the period, and every checkpoint in it was staffed
-    at least `min_checkpoint_compliance` of its scheduled minutes. Any part failing makes the
-    cell not covered; otherwise any part without data makes it unknown — never covered.
+    at least `min_checkpoint_compliance` of its scheduled minutes (each part judged by
+    `verdict`). Any part failing makes the cell not covered; otherwise any part without data
+    makes it unknown — never covered.
 
-    cameras: cell → [(camera id, category, uptime share or None without data)];
-    checkpoints: cell → [(checkpoint id, compliance or None without data)].
+    cameras: cell → [(camera id, category, its verdict)]; checkpoints: cell → [(checkpoint id, its verdict)].
     """
     out: dict[str, CellStatus] = {}
     for cell_id, cov in patrol.items():
         parts = [cov.status]
-        for _, category, uptime in cameras.get(cell_id, ()):
-            if category in std.key_camera_categories:
-                parts.append(CellStatus.UNKNOWN if uptime is None else
-                             CellStatus.COVERED if uptime >= std.min_camera_uptime else CellStatus.NOT_COVERED)
-        for _, compliance in checkpoints.get(cell_id, ()):
-            parts.append(CellStatus.UNKNOWN if compliance is None else
-                         CellStatus.COVERED if compliance >= std.min_checkpoint_compliance else CellStatus.NOT_COVERED)
-        if CellStatus.NOT_COVERED in parts:
-            out[cell_id] = CellStatus.NOT_COVERED
-        elif CellStatus.UNKNOWN in parts:
-            out[cell_id] = CellStatus.UNKNOWN
-        else:
-            out[cell_id] = CellStatus.COVERED
+        parts += [status for _, category, status in cameras.get(cell_id, ()) if category in std.key_camera_categories]
+        parts += [status for _, status in checkpoints.get(cell_id, ())]
+        out[cell_id] = combine(parts)
     return out

@@ -30,6 +30,7 @@ class Camera:
     lon: float
     lat: float
     frigate_name: str | None = None
+    heartbeat_s: float | None = None  # expected heartbeat interval; None: its category's default
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,12 @@ def parse_cameras(collection: Mapping[str, Any], source: str = "cameras",
         if not isinstance(fps, (int, float)) or not 0 < fps <= 240:
             problems.append(GridProblem(where, "expected_fps must be a number in (0, 240]"))
             continue
+        heartbeat = props.get("heartbeat_s")
+        if heartbeat is not None and (not isinstance(heartbeat, (int, float)) or not 0 < heartbeat <= 86_400):
+            problems.append(GridProblem(where, "heartbeat_s must be a number of seconds in (0, 86400]"))
+            continue
         cameras.append(Camera(props["id"], str(props.get("name") or props["id"]), category, float(fps),
-                              *pos, props.get("frigate_name")))
+                              *pos, props.get("frigate_name"), None if heartbeat is None else float(heartbeat)))
     return cameras, problems
 
 
@@ -120,3 +125,23 @@ def parse_checkpoints(collection: Mapping[str, Any], source: str = "checkpoints"
         checkpoints.append(Checkpoint(props["id"], str(props.get("name") or props["id"]), *pos,
                                       float(radius), staff, tuple(schedule)))
     return checkpoints, problems
+
+
+def _feature_collection(items) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {k: v for k, v in props.items() if v is not None},
+         "geometry": {"type": "Point", "coordinates": [round(x, 7), round(y, 7)]}}
+        for x, y, props in items]}
+
+
+def cameras_to_geojson(cameras: list[Camera]) -> dict[str, Any]:
+    """The cameras as a GeoJSON FeatureCollection (WGS-84), as parse_cameras reads it."""
+    return _feature_collection([(c.lon, c.lat, {"id": c.id, "name": c.name, "category": str(c.category),
+                                    "expected_fps": c.expected_fps, "frigate_name": c.frigate_name,
+                                    "heartbeat_s": c.heartbeat_s}) for c in cameras])
+
+
+def checkpoints_to_geojson(checkpoints: list[Checkpoint]) -> dict[str, Any]:
+    """The checkpoints as a GeoJSON FeatureCollection (WGS-84), as parse_checkpoints reads it."""
+    return _feature_collection([(c.lon, c.lat, {"id": c.id, "name": c.name, "radius_m": c.radius_m, "min_staff": c.min_staff,
+                                    "schedule": list(c.schedule)}) for c in checkpoints])

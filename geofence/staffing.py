@@ -10,7 +10,8 @@ Rules, for an auditor:
   ``radius_m`` (geodesic) during that minute, or an officer checked in (``on``) and not yet
   checked out. Officers are counted once however they are seen.
 - **Compliance** is the share of scheduled minutes with at least ``min_staff`` officers
-  present; the understaffed intervals are the runs of scheduled minutes below it.
+  present; the understaffed intervals are the runs of scheduled minutes below it. A scheduled
+  minute in which the ingest was not receiving is *unknown*: neither staffed nor short.
 - **Team strength**: an officer is an active member of a team in a shift when seen aboard one
   of the team's units (a fix) during the shift; the standard is at least 10 (the seed's
   full-time township patrol team).
@@ -133,10 +134,12 @@ class Staffing:
     staffed_minutes: int
     compliance: float  # staffed / required (1.0 when nothing is required)
     understaffed: list[tuple[float, float, int]]  # (start, end, fewest officers present)
+    unknown_minutes: int = 0  # required minutes in which the ingest was not receiving
 
 
 def checkpoint_staffing(cp: Checkpoint, crews: Iterable[CrewFix], checkins: Iterable[CheckinEvent],
-                        start: float, end: float, tz: str = "Asia/Shanghai") -> Staffing:
+                        start: float, end: float, tz: str = "Asia/Shanghai",
+                        unobserved: Sequence[tuple[float, float]] = ()) -> Staffing:
     minutes = int(np.ceil((end - start) / 60))
     present: list[set[str]] = [set() for _ in range(minutes)]
     # a box a little larger than the circle first, geodesic distances only for what is in it
@@ -169,6 +172,12 @@ def checkpoint_staffing(cp: Checkpoint, crews: Iterable[CrewFix], checkins: Iter
     required = np.zeros(minutes, dtype=bool)
     for s, e in schedule_windows(cp.schedule, start, end, tz):
         required[int((s - start) // 60): int(np.ceil((e - start) / 60))] = True
+    blind = np.zeros(minutes, dtype=bool)
+    for a, b in unobserved:
+        if b > start and a < end:
+            blind[max(0, int((a - start) // 60)): min(minutes, int(np.ceil((b - start) / 60)))] = True
+    unknown = required & blind
+    required &= ~blind
     short = required & (count < cp.min_staff)
     runs: list[tuple[float, float, int]] = []
     m = 0
@@ -181,9 +190,9 @@ def checkpoint_staffing(cp: Checkpoint, crews: Iterable[CrewFix], checkins: Iter
             m = n
         else:
             m += 1
-    req = int(required.sum())
+    req = int(required.sum()) + int(unknown.sum())
     staffed = int((required & ~short).sum())
-    return Staffing(cp.id, req, staffed, staffed / req if req else 1.0, runs)
+    return Staffing(cp.id, req, staffed, staffed / req if req else 1.0, runs, int(unknown.sum()))
 
 
 @dataclass(frozen=True)

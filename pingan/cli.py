@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import re
 import signal
 import socket
 import sys
@@ -54,22 +55,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     p.add_argument("--status-every", type=float, default=10.0, metavar="SECONDS")
 
-    sub.add_parser("migrate", help="create or upgrade the database schema and load the grid and registry",
-                   description="Apply pending migrations (idempotent; TimescaleDB features when the extension "
-                               "is available, plain PostgreSQL otherwise) and write the configured grid, "
-                               "cameras, checkpoints and units to the registry tables.")
+    p = sub.add_parser("migrate", help="create or upgrade the database schema and load the grid and registry",
+                       description="Apply pending migrations (idempotent; TimescaleDB features when the server "
+                                   "preloads it, plain PostgreSQL otherwise: database.timescaledb) and load the "
+                                   "configured grid, cameras, checkpoints and units. A grid or registry that differs "
+                                   "from the one loaded before becomes a new version, in force from now (or "
+                                   "--effective); past periods keep being assessed on the version in force then.")
+    p.add_argument("--effective", metavar="TIME",
+                   help="when a changed grid or registry takes effect (default: now; not before the last version)")
     sub.add_parser("check", help="validate the configuration, grid and registry; print every problem",
                    description="Exit 0 when everything is valid, 1 with one line per problem otherwise.")
 
     p = sub.add_parser("coverage", help="defence-system coverage of a period, rolled up to a level",
                        description="Per grid cell: patrol visits against the revisit standard, key-location "
-                                   "camera uptime and checkpoint staffing; rolled up to the level asked for. "
-                                   "Times without an offset are in the city's time zone (Asia/Shanghai).")
-    p.add_argument("--from", dest="start", required=True, metavar="TIME", help="e.g. 2026-11-20 or 2026-11-20T08:00")
-    p.add_argument("--to", dest="end", required=True, metavar="TIME")
+                                   "camera uptime by time and checkpoint staffing; rolled up to the level asked "
+                                   "for, against the 90% target. Where data is missing (a silent unit, the ingest "
+                                   "not receiving) the figures say unknown, never covered. A period of at most 24 h "
+                                   "is assessed as one piece; a longer one day by day (stored days are reused), "
+                                   "its coverage being the covered share of cell-days.",
+                       epilog="TIME: now, today, yesterday, -24h, -7d, 2026-11-20, 2026-11-20T08:00 (without an "
+                              "offset: the city's time zone, coverage.timezone)")
+    p.add_argument("--from", dest="start", required=True, metavar="TIME", help="e.g. yesterday, -24h, 2026-11-20T08:00")
+    p.add_argument("--to", dest="end", default="now", metavar="TIME", help="default: now")
     p.add_argument("--level", choices=["city", "district", "street", "grid"], default="district")
     p.add_argument("--by", choices=["count", "area"], default="count", help="weigh cells by count or by area")
-    p.add_argument("--json", action="store_true", help="print JSON (areas and every cell) instead of a table")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON (areas and every cell with why it has its status; times RFC 3339)")
+    p.add_argument("--explain", action="store_true",
+                   help="after the table, every cell with why: its patrol gap, key cameras and checkpoints")
 
     p = sub.add_parser("simulate", help="publish a scenario's traffic to PINGAN_MQTT_URL (or a local `pingan run`)",
                        description="Publish a scenario (a built-in name or a TOML file) and write its ground "
@@ -84,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--processes", type=int, default=2, help="load mode: publishing processes")
     p.add_argument("--seconds", type=float, default=30.0, help="load mode: how long")
 
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_relative_times(sys.argv[1:] if argv is None else argv))
     try:
         settings = load_settings()
     except ConfigError as e:
@@ -97,6 +110,20 @@ def main(argv: list[str] | None = None) -> int:
         return VERBS[args.verb](settings, args)
     except KeyboardInterrupt:
         return 130
+
+
+def _relative_times(argv: list[str]) -> list[str]:
+    """`--from -24h` as `--from=-24h`: argparse would take -24h for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("--from", "--to", "--effective") and i + 1 < len(argv) and re.match(r"^-\d", argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 # -- verbs -------------------------------------------------------------------------------------
@@ -117,12 +144,35 @@ def cmd_check(settings: Settings, args) -> int:
 
 
 def cmd_migrate(settings: Settings, args) -> int:
-    report = _migrate_and_sync(settings, _database(settings))
-    if report is None:
+    effective = None
+    if args.effective:
+        from assessment.periods import PeriodError, parse_time
+
+        try:
+            effective = parse_time(args.effective, settings.coverage.timezone, time.time())
+        except PeriodError as e:
+            print(f"error: --effective: {e}", file=sys.stderr)
+            return 2
+    done = _migrate_and_sync(settings, _database(settings), effective=effective)
+    if done is None:
         return 1
+    report, version = done
     print(f"schema up to date ({'TimescaleDB' if report.timescale else 'plain PostgreSQL'}); "
           f"applied: {', '.join(report.applied) or 'nothing new'}")
+    if version is not None:
+        print(_version_line(version, settings.coverage.timezone))
     return 0
+
+
+def _version_line(v, tz: str) -> str:
+    from assessment.periods import rfc3339
+
+    if not v.changed:
+        return f"grid and registry unchanged (version {v.version})"
+    if v.previous is None:
+        return f"grid and registry loaded as version {v.version}"
+    return (f"grid or registry changed: version {v.version} is in force from {rfc3339(v.effective_from, tz)}; "
+            f"periods before that are still assessed on version {v.previous}")
 
 
 def cmd_run(settings: Settings, args) -> int:
@@ -191,15 +241,20 @@ def _broker(address, settings: Settings):
 
 
 def cmd_coverage(settings: Settings, args) -> int:
-    from .coverage import CoverageError, compute, render_json, render_table, standards
+    from assessment.defence import CoverageError
+    from geofence.grid import Level
 
-    patrol, defence = standards(settings.coverage)
+    from .coverage import assess, render_json, render_table, standards
+
     try:
-        report = compute(_database(settings), args.start, args.end, args.level, args.by, patrol, defence)
+        assessor, result = assess(_database(settings), args.start, args.end, standards(settings.coverage),
+                                  progress=True)
     except CoverageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(render_json(report) if args.json else render_table(report))
+    level = Level(args.level)
+    print(render_json(assessor, result, level, args.by) if args.json
+          else render_table(assessor, result, level, args.by, args.explain))
     return 0
 
 
@@ -216,9 +271,11 @@ def _database(settings: Settings) -> str:
     return embedded_database(settings.database.data_dir)
 
 
-def _migrate_and_sync(settings: Settings, db_url: str, sync_registry: bool = True):
-    from store.migrate import migrate
-    from store.registry import sync
+def _migrate_and_sync(settings: Settings, db_url: str, sync_registry: bool = True, effective: float | None = None):
+    """Migrate, and load the configured grid and registry; (migration report, version report or
+    None), or None after logging why not."""
+    from store.migrate import MigrationError, migrate
+    from store.registry import RegistryError, sync
 
     from .services import load_registry
 
@@ -229,14 +286,26 @@ def _migrate_and_sync(settings: Settings, db_url: str, sync_registry: bool = Tru
             for p in problems:
                 log.error("%s", p)
             return None
-    with psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s))) as conn:
-        report = migrate(conn, compress_after_days=settings.database.compress_after_days,
-                         retain_days=settings.database.retain_days)
+    db = settings.database
+    with psycopg.connect(db_url, connect_timeout=max(1, int(db.connect_timeout_s))) as conn:
+        try:
+            report = migrate(conn, compress_after_days=db.compress_after_days, retain_days=db.retain_days,
+                             timescaledb=db.timescaledb, timezone=settings.coverage.timezone)
+        except MigrationError as e:
+            log.error("%s", e)
+            return None
+        version = None
         if registry is not None:
             conn.autocommit = False
-            sync(conn, registry.grid, registry.cameras, registry.checkpoints, registry.units)
+            source = str(settings.grid.path or "demo city")
+            try:
+                version = sync(conn, registry.grid, registry.cameras, registry.checkpoints, registry.units, source,
+                               effective)
+            except RegistryError as e:
+                log.error("%s", e)
+                return None
             conn.commit()
-    return report
+    return report, version
 
 
 def _traffic(scenario: str, address, settings: Settings, sim=None):
@@ -296,6 +365,10 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         settings = _scenario_settings(settings, sim)
+    elif getattr(args, "simulate", None) == "demo" and not settings.ingest.auto_register:
+        log.warning("the live demo turns on ingest.auto_register: devices it has not heard of are registered "
+                    "instead of rejected")
+        settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"auto_register": True})})
     with contextlib.ExitStack() as stack:
         db_url = _database(settings)
         if sim is not None and settings.database.url is None:
@@ -303,8 +376,11 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
 
             db_url = fresh_database(db_url, f"pingan_scenario_{sim.scenario.name}")
             log.info("scenario %s replays into a fresh embedded database", sim.scenario.name)
-        if _migrate_and_sync(settings, db_url, sync_registry) is None:
+        done = _migrate_and_sync(settings, db_url, sync_registry)
+        if done is None:
             return 1
+        if done[1] is not None and done[1].changed and done[1].previous is not None:
+            log.warning("%s", _version_line(done[1], settings.coverage.timezone))
         mqtt_url = settings.mqtt.url
         if mqtt_url is None:
             broker = EmbeddedBroker(settings.mqtt.embedded_port)

@@ -78,6 +78,9 @@ class DatabaseSettings(_Section):
     compress_after_days: int = Field(7, ge=1, description="TimescaleDB: compress chunks older than this")
     retain_days: int = Field(400, ge=1, description="TimescaleDB: drop raw chunks older than this")
     connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    timescaledb: Literal["auto", "require", "off"] = Field(
+        "auto", description="auto: use TimescaleDB when the server preloads it, else plain PostgreSQL with a "
+                            "warning; require: refuse to migrate without it; off: plain PostgreSQL")
 
     @field_validator("url")
     @classmethod
@@ -110,13 +113,15 @@ class IngestSettings(_Section):
     max_accuracy_m: float = Field(150, gt=0, description="Fixes with worse reported accuracy are rejected")
     max_speed_mps: float = Field(70, gt=0, description="Implied speed since the unit's previous fix above this is rejected")
     duplicate_window: int = Field(512, ge=1, le=100_000, description="Recent fixes per device remembered for duplicate detection")
-    auto_register: bool | None = Field(
-        None, description="Register unknown devices instead of rejecting them (default: on for the demo city only)")
+    auto_register: bool = Field(
+        False, description="Register unknown devices instead of rejecting them (the live demo turns it on)")
     dead_letter_payload_bytes: int = Field(2048, ge=0, le=1_048_576)
     db_retry_max_s: float = Field(10, gt=0, le=600, description="Longest back-off between database retries")
     max_pending_messages: int = Field(
         8000, ge=10, le=1_000_000,
         description="Unacknowledged messages a worker holds at most; past it the broker connection is not read")
+    heartbeat_s: float = Field(10, ge=1, le=300,
+                               description="How often a worker records that it is receiving (pingan.ingest_uptime)")
 
 
 class GridSettings(_Section):
@@ -151,6 +156,10 @@ class RegistrySettings(_Section):
         return v
 
 
+CAMERA_HEARTBEAT_S = {"main_street": 60.0, "busy_junction": 60.0, "key_department": 60.0, "key_site": 60.0,
+                      "perimeter_junction": 60.0, "other": 300.0}
+
+
 class CoverageSettings(_Section):
     """The standards coverage is judged against (see geofence/coverage.py for the rules)."""
 
@@ -168,6 +177,22 @@ class CoverageSettings(_Section):
     min_camera_uptime: float = Field(0.95, ge=0, le=1)
     min_checkpoint_compliance: float = Field(0.90, ge=0, le=1)
     team_minimum: int = Field(10, ge=1, description="Active members a township team needs per shift")
+    camera_heartbeat_s: dict[str, float] = Field(
+        default_factory=lambda: dict(CAMERA_HEARTBEAT_S),
+        description="Expected heartbeat interval per camera category, for cameras without their own heartbeat_s")
+    camera_missed_heartbeats: float = Field(
+        3, ge=1, le=100, description="A camera silent for more than this many heartbeat intervals is down "
+                                     "from the moment its first missed heartbeat was due")
+
+    @field_validator("camera_heartbeat_s")
+    @classmethod
+    def _categories(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(CAMERA_HEARTBEAT_S))
+        if unknown:
+            raise ValueError(f"unknown camera categories {unknown} (known: {', '.join(CAMERA_HEARTBEAT_S)})")
+        if any(not 0 < s <= 86_400 for s in v.values()):
+            raise ValueError("heartbeat intervals are seconds in (0, 86400]")
+        return {**CAMERA_HEARTBEAT_S, **v}
 
     @field_validator("timezone")
     @classmethod
@@ -206,8 +231,6 @@ class Settings(_Section):
             object.__setattr__(self, "mqtt", self.mqtt.model_copy(update={"protocol": "3.1.1"}))
         if self.ingest.max_pending_messages < self.mqtt.receive_maximum:
             raise ValueError("ingest.max_pending_messages must be >= mqtt.receive_maximum")
-        if self.ingest.auto_register is None:
-            object.__setattr__(self, "ingest", self.ingest.model_copy(update={"auto_register": self.demo}))
         return self
 
     @property

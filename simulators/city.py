@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 
 from geofence.grid import Grid, GridCell, Level, Priority
-from geofence.sites import Camera, CameraCategory, Checkpoint
+from geofence.sites import Camera, CameraCategory, Checkpoint, cameras_to_geojson, checkpoints_to_geojson
 
 CITY_BOUNDS = (118.50, 31.80, 119.10, 32.30)  # about 57 × 56 km
 
@@ -83,12 +83,8 @@ class City:
         """GeoJSON for the grid, cameras and checkpoints, and the pingan.toml that names them."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "grid.geojson").write_text(json.dumps(self.grid.to_geojson()))
-        (folder / "cameras.geojson").write_text(json.dumps(_points(
-            [(c.lon, c.lat, {"id": c.id, "name": c.name, "category": str(c.category), "expected_fps": c.expected_fps})
-             for c in self.cameras])))
-        (folder / "checkpoints.geojson").write_text(json.dumps(_points(
-            [(c.lon, c.lat, {"id": c.id, "name": c.name, "radius_m": c.radius_m, "min_staff": c.min_staff,
-                             "schedule": list(c.schedule)}) for c in self.checkpoints])))
+        (folder / "cameras.geojson").write_text(json.dumps(cameras_to_geojson(self.cameras)))
+        (folder / "checkpoints.geojson").write_text(json.dumps(checkpoints_to_geojson(self.checkpoints)))
         lines = ['[grid]', 'path = "grid.geojson"', '', '[registry]', 'cameras = "cameras.geojson"',
                  'checkpoints = "checkpoints.geojson"', '']
         for u in self.units:
@@ -96,12 +92,6 @@ class City:
         path = folder / "pingan.toml"
         path.write_text("\n".join(lines))
         return path
-
-
-def _points(items) -> dict:
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": props, "geometry": {"type": "Point", "coordinates": [round(x, 7), round(y, 7)]}}
-        for x, y, props in items]}
 
 
 def generate_city(n_cells: int, seed: int = 1, bounds: tuple[float, float, float, float] = CITY_BOUNDS) -> City:

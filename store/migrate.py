@@ -1,8 +1,16 @@
 """Versioned, idempotent migrations.
 
 Files are ``NNN_name.sql`` (run everywhere) or ``NNN_name.timescale.sql`` / ``NNN_name.plain.sql``
-(one of the pair, by whether the TimescaleDB extension can be created). Each applied version
-is recorded in ``pingan.schema_migration``; an advisory lock lets many workers start at once.
+(one of the pair, by whether TimescaleDB is used). Each applied version is recorded in
+``pingan.schema_migration``; an advisory lock lets many workers start at once. The token
+``:city_timezone`` in a file is replaced by the city's time zone (a quoted literal): daily
+aggregates are bucketed by the city's days.
+
+TimescaleDB loads only through ``shared_preload_libraries``: on a server where it is installed
+but not preloaded, ``CREATE EXTENSION`` is a FATAL error that closes the connection. So the
+preload is checked first; ``database.timescaledb`` decides what happens without it: ``auto``
+falls back to plain PostgreSQL with a warning, ``require`` refuses with the fix, ``off`` never
+uses it.
 """
 
 from __future__ import annotations
@@ -19,8 +27,14 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+?)(?:\.(timescale|plain))?\.sql$")
 _LOCK = 0x70696E67  # "ping"
 
-COMPRESSED = ("patrol_ping", "camera_health", "checkin")
-RETAINED = ("patrol_ping", "camera_health", "camera_snapshot", "device_status", "checkin", "dead_letter")
+COMPRESSED = ("patrol_ping", "camera_health", "checkin", "camera_uptime_hourly")
+RETAINED = ("patrol_ping", "camera_health", "camera_snapshot", "device_status", "checkin", "dead_letter",
+            "camera_uptime_hourly")
+TIME_VARIANT = 2  # the migration whose variant decides, once and for all, whether a database uses TimescaleDB
+
+
+class MigrationError(RuntimeError):
+    """The database cannot be migrated as configured; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -47,27 +61,43 @@ def available_migrations() -> list[Migration]:
     return sorted(out, key=lambda m: (m.version, m.variant or ""))
 
 
-def timescale_available(conn: psycopg.Connection) -> bool:
-    """True when TimescaleDB is installed, or can be created here (available, preloaded, and
-    this role may create it). Creating it is kept: a session cannot load it twice."""
-    installed, available = conn.execute(
+def timescale_available(conn: psycopg.Connection, mode: str = "auto") -> bool:
+    """Whether this database uses TimescaleDB: installed here already, or installed on the
+    server, preloaded, and creatable by this role (creating it is kept). mode: auto | require | off."""
+    if mode == "off":
+        return False
+    # The preloaded library defines its settings (reading shared_preload_libraries itself needs
+    # a superuser); a mere placeholder of the same name would be a string.
+    installed, available, preloaded = conn.execute(
         "SELECT (SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'),"
-        "       (SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb')").fetchone()
-    if installed:
+        "       (SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'),"
+        "       EXISTS (SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers' "
+        "               AND vartype = 'integer')").fetchone()
+    if installed and preloaded:
         return True
     if not available:
-        return False
+        return _without(mode, "the TimescaleDB extension is not installed on this server")
+    if not preloaded:
+        return _without(mode, "TimescaleDB is installed but not preloaded: add shared_preload_libraries = "
+                              "'timescaledb' to postgresql.conf and restart PostgreSQL")
     try:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         return True
     except psycopg.Error as e:
-        log.warning("TimescaleDB is available but cannot be created (%s); using plain PostgreSQL",
-                    str(e).strip().splitlines()[0])
-        return False
+        return _without(mode, f"TimescaleDB cannot be created here ({str(e).strip().splitlines()[0]}); "
+                              "a superuser can run CREATE EXTENSION timescaledb in this database")
 
 
-def migrate(conn: psycopg.Connection, *, compress_after_days: int = 7, retain_days: int = 400) -> MigrationReport:
+def _without(mode: str, why: str) -> bool:
+    if mode == "require":
+        raise MigrationError(f"{why} (database.timescaledb = require)")
+    log.warning("%s; using plain PostgreSQL (set database.timescaledb = require to refuse instead)", why)
+    return False
+
+
+def migrate(conn: psycopg.Connection, *, compress_after_days: int = 7, retain_days: int = 400,
+            timescaledb: str = "auto", timezone: str = "Asia/Shanghai") -> MigrationReport:
     """Apply every pending migration; then (re)apply the TimescaleDB policies from settings."""
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK,))
@@ -77,10 +107,10 @@ def migrate(conn: psycopg.Connection, *, compress_after_days: int = 7, retain_da
                             version integer PRIMARY KEY, name text NOT NULL, variant text,
                             applied_at timestamptz NOT NULL DEFAULT now())""")
         done = {v: var for v, var in conn.execute("SELECT version, variant FROM pingan.schema_migration")}
-        if 2 in done:
-            ts = done[2] == "timescale"
+        if TIME_VARIANT in done:
+            ts = done[TIME_VARIANT] == "timescale"
         else:
-            ts = timescale_available(conn)
+            ts = timescale_available(conn, timescaledb)
         report = MigrationReport(timescale=ts)
         for m in available_migrations():
             if m.variant is not None and m.variant != ("timescale" if ts else "plain"):
@@ -89,7 +119,7 @@ def migrate(conn: psycopg.Connection, *, compress_after_days: int = 7, retain_da
                 report.already += 1
                 continue
             with conn.transaction():
-                conn.execute(m.sql)
+                conn.execute(m.sql.replace(":city_timezone", _literal(timezone)))
                 conn.execute("INSERT INTO pingan.schema_migration (version, name, variant) VALUES (%s, %s, %s)",
                              (m.version, m.name, m.variant))
             log.info("applied migration %03d_%s%s", m.version, m.name, f" ({m.variant})" if m.variant else "")
@@ -99,6 +129,10 @@ def migrate(conn: psycopg.Connection, *, compress_after_days: int = 7, retain_da
         return report
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def apply_policies(conn: psycopg.Connection, compress_after_days: int, retain_days: int) -> None:

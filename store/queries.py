@@ -1,88 +1,181 @@
-"""What the geofence computations need from the store, read in bulk for a period."""
+"""What the assessment needs from the store, read in bulk for a period.
+
+Fixes and camera events come through binary COPY straight into arrays (``store.binary``):
+17 million fixes are a few hundred MB of numbers, never 17 million Python objects.
+"""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from typing import Callable
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import psycopg
 
-from geofence.coverage import Track
-from geofence.sites import Checkpoint
-from geofence.staffing import CheckinEvent, CrewFix
+from .binary import copy_arrays
+
+_UNITS = "SELECT unit_id, (row_number() OVER (ORDER BY unit_id) - 1)::int4 AS i FROM pingan.unit"
 
 
-def unit_count(conn: psycopg.Connection, start: float, end: float) -> int:
-    return conn.execute("SELECT count(DISTINCT unit_id) FROM pingan.patrol_ping "
-                        "WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s)", (start, end)).fetchone()[0]
+@dataclass(frozen=True)
+class Fixes:
+    """Every unit's fixes in a period, sorted by (unit, ts); `unit` indexes `unit_ids`.
+    Each unit's last fix before the period and first fix after it are included, so that a
+    silence running over an edge of the period is seen whole."""
+
+    unit_ids: list[str]
+    unit: np.ndarray  # int32
+    ts: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def per_unit(self):
+        """(unit index, slice) for each unit with fixes."""
+        bounds = np.searchsorted(self.unit, np.arange(len(self.unit_ids) + 1))
+        for i in range(len(self.unit_ids)):
+            if bounds[i + 1] > bounds[i]:
+                yield i, slice(bounds[i], bounds[i + 1])
 
 
-def load_tracks(conn: psycopg.Connection, start: float, end: float,
-                progress: Callable[[int], None] = lambda n: None) -> tuple[list[Track], list[CrewFix]]:
-    """Each unit's fixes in [start, end), in time order, as tracks and as crews (officers aboard).
-    Read through a server-side cursor, one unit at a time; progress(1) after each unit."""
-    tracks: list[Track] = []
-    crews: list[CrewFix] = []
-    current: str | None = None
-    kind = "car"
-    rows: list[tuple] = []
-
-    def flush() -> None:
-        if current is None or not rows:
-            return
-        ts = np.fromiter((r[0] for r in rows), float, len(rows))
-        lon = np.fromiter((r[1] for r in rows), float, len(rows))
-        lat = np.fromiter((r[2] for r in rows), float, len(rows))
-        tracks.append(Track(current, kind, ts, lon, lat))
-        crews.append(CrewFix(current, ts, lon, lat, [tuple(r[3] or ()) for r in rows]))
-        progress(1)
-
-    with conn.cursor(name="pingan_tracks") as cur:
-        cur.itersize = 50_000
-        cur.execute("SELECT p.unit_id, coalesce(u.kind, 'car'), extract(epoch FROM p.ts)::float8, p.lon, p.lat, "
-                    "p.officers FROM pingan.patrol_ping p LEFT JOIN pingan.unit u USING (unit_id) "
-                    "WHERE p.ts >= to_timestamp(%s) AND p.ts < to_timestamp(%s) ORDER BY p.unit_id, p.ts",
-                    (start, end))
-        for unit_id, unit_kind, ts, lon, lat, officers in cur:
-            if unit_id != current:
-                flush()
-                current, kind, rows = unit_id, unit_kind, []
-            rows.append((ts, lon, lat, officers))
-        flush()
+def read_fixes(conn: psycopg.Connection, start: float, end: float) -> Fixes:
+    units = [r[0] for r in conn.execute("SELECT unit_id FROM pingan.unit ORDER BY unit_id")]
+    cols = [("unit", "int4"), ("ts", "timestamptz"), ("lon", "float8"), ("lat", "float8")]
+    params = {"start": start, "end": end}
+    inside = copy_arrays(conn, f"""
+        SELECT u.i, p.ts, p.lon, p.lat FROM pingan.patrol_ping p JOIN ({_UNITS}) u USING (unit_id)
+        WHERE p.ts >= to_timestamp(%(start)s) AND p.ts < to_timestamp(%(end)s)""", params, cols)
+    edges = copy_arrays(conn, f"""
+        SELECT u.i, b.ts, b.lon, b.lat FROM ({_UNITS}) u CROSS JOIN LATERAL (
+            SELECT ts, lon, lat FROM pingan.patrol_ping p WHERE p.unit_id = u.unit_id
+            AND p.ts < to_timestamp(%(start)s) ORDER BY p.ts DESC LIMIT 1) b
+        UNION ALL
+        SELECT u.i, a.ts, a.lon, a.lat FROM ({_UNITS}) u CROSS JOIN LATERAL (
+            SELECT ts, lon, lat FROM pingan.patrol_ping p WHERE p.unit_id = u.unit_id
+            AND p.ts >= to_timestamp(%(end)s) ORDER BY p.ts LIMIT 1) a""", params, cols)
     conn.commit()
-    return tracks, crews
+    arrays = {k: np.concatenate([inside[k], edges[k]]) for k in inside}
+    order = np.lexsort((arrays["ts"], arrays["unit"]))
+    return Fixes(units, *(arrays[k][order] for k in ("unit", "ts", "lon", "lat")))
 
 
-def camera_uptime(conn: psycopg.Connection, start: float, end: float) -> dict[str, list[tuple[str, str, float | None]]]:
-    """cell → [(camera id, category, online share of its heartbeats in the period, None without any)]."""
-    out: dict[str, list[tuple[str, str, float | None]]] = defaultdict(list)
-    for camera_id, cell_id, category, uptime in conn.execute(
-            "SELECT c.camera_id, c.cell_id, c.category, sum(h.online_samples)::float8 / nullif(sum(h.samples), 0) "
-            "FROM pingan.camera c LEFT JOIN pingan.camera_uptime_hourly h ON h.camera_id = c.camera_id "
-            "AND h.bucket >= to_timestamp(%s) AND h.bucket < to_timestamp(%s) "
-            "WHERE c.cell_id IS NOT NULL GROUP BY 1, 2, 3", (start, end)):
-        out[cell_id].append((camera_id, category, uptime))
+def officers_at(conn: psycopg.Connection, unit_ids: Sequence[str], ts: Sequence[float]) -> list[tuple[str, ...]]:
+    """The officers aboard each of the given fixes (unit, time), looked up by the table's key."""
+    if not len(ts):
+        return []
+    rows = conn.execute(
+        "SELECT k.n, p.officers FROM unnest(%s::text[], %s::float8[]) WITH ORDINALITY AS k(unit_id, t, n) "
+        "JOIN pingan.patrol_ping p ON p.unit_id = k.unit_id AND p.ts = to_timestamp(k.t)",
+        (list(unit_ids), [float(t) for t in ts])).fetchall()
+    conn.commit()
+    out: list[tuple[str, ...]] = [()] * len(ts)
+    for n, officers in rows:
+        out[n - 1] = tuple(officers or ())
+    return out
+
+
+def read_checkins(conn: psycopg.Connection, start: float, end: float,
+                  lookback_s: float = 86_400) -> dict[str, list[tuple[float, str, str]]]:
+    """checkpoint → [(ts, officer, action)] bearing on [start, end): from `lookback_s` before the
+    start (an officer may have checked in earlier)."""
+    out: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+    for cp_id, ts, officer, action in conn.execute(
+            "SELECT checkpoint_id, date_part('epoch', ts), officer, action FROM pingan.checkin "
+            "WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s) ORDER BY ts", (start - lookback_s, end)):
+        out[cp_id].append((ts, officer, action))
     conn.commit()
     return dict(out)
 
 
-def checkpoints_with_checkins(conn: psycopg.Connection, start: float, end: float,
-                              ) -> list[tuple[Checkpoint, str | None, list[CheckinEvent]]]:
-    """Every checkpoint with its cell and the check-ins that bear on [start, end) (a day before
-    the start too: an officer may have checked in earlier)."""
-    events: dict[str, list[CheckinEvent]] = defaultdict(list)
-    for cp_id, ts, officer, action in conn.execute(
-            "SELECT checkpoint_id, extract(epoch FROM ts)::float8, officer, action FROM pingan.checkin "
-            "WHERE ts >= to_timestamp(%s) - INTERVAL '1 day' AND ts < to_timestamp(%s) ORDER BY ts", (start, end)):
-        events[cp_id].append(CheckinEvent(ts, officer, action))
-    out = []
-    for cp_id, name, lon, lat, radius, staff, schedule, cell_id in conn.execute(
-            "SELECT checkpoint_id, name, lon, lat, radius_m, min_staff, schedule, cell_id FROM pingan.checkpoint "
-            "WHERE lon IS NOT NULL AND lat IS NOT NULL"):
-        sched = schedule if isinstance(schedule, list) else json.loads(schedule or "[]")
-        out.append((Checkpoint(cp_id, name or cp_id, lon, lat, radius or 50.0, staff or 1, tuple(sched)),
-                    cell_id, events.get(cp_id, [])))
+@dataclass(frozen=True)
+class CameraEventArrays:
+    camera: np.ndarray  # int32, indexes the camera ids asked for
+    ts: np.ndarray
+    online: np.ndarray  # bool
+
+
+def read_camera_events(conn: psycopg.Connection, camera_ids: Sequence[str], start: float, end: float,
+                       tail_s: float) -> CameraEventArrays:
+    """Heartbeats (native and Frigate) and status changes of the given cameras in
+    [start, end + tail_s), plus each camera's last event before the start and first after."""
+    params = {"ids": list(camera_ids), "start": start, "end": end + tail_s}
+    cams = "SELECT c.id AS camera_id, (c.n - 1)::int4 AS i FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS c(id, n)"
+    cols = [("camera", "int4"), ("ts", "timestamptz"), ("online", "bool")]
+    inside = copy_arrays(conn, f"""
+        SELECT k.i, h.ts, h.online FROM pingan.camera_health h JOIN ({cams}) k USING (camera_id)
+        WHERE h.ts >= to_timestamp(%(start)s) AND h.ts < to_timestamp(%(end)s)
+        UNION ALL
+        SELECT k.i, s.ts, s.online FROM pingan.device_status s JOIN ({cams}) k ON s.device_id = k.camera_id
+        WHERE s.kind = 'camera' AND s.ts >= to_timestamp(%(start)s) AND s.ts < to_timestamp(%(end)s)""",
+                         params, cols)
+    edges = copy_arrays(conn, f"""
+        SELECT k.i, e.ts, e.online FROM ({cams}) k CROSS JOIN LATERAL (
+            SELECT ts, online FROM (
+                (SELECT ts, online FROM pingan.camera_health h WHERE h.camera_id = k.camera_id
+                 AND h.ts < to_timestamp(%(start)s) ORDER BY h.ts DESC LIMIT 1)
+                UNION ALL
+                (SELECT ts, online FROM pingan.device_status s WHERE s.kind = 'camera' AND s.device_id = k.camera_id
+                 AND s.ts < to_timestamp(%(start)s) ORDER BY s.ts DESC LIMIT 1)) x
+            ORDER BY ts DESC LIMIT 1) e
+        UNION ALL
+        SELECT k.i, e.ts, e.online FROM ({cams}) k CROSS JOIN LATERAL (
+            SELECT ts, online FROM (
+                (SELECT ts, online FROM pingan.camera_health h WHERE h.camera_id = k.camera_id
+                 AND h.ts >= to_timestamp(%(end)s) ORDER BY h.ts LIMIT 1)
+                UNION ALL
+                (SELECT ts, online FROM pingan.device_status s WHERE s.kind = 'camera' AND s.device_id = k.camera_id
+                 AND s.ts >= to_timestamp(%(end)s) ORDER BY s.ts LIMIT 1)) x
+            ORDER BY ts LIMIT 1) e""", params, cols)
     conn.commit()
+    return CameraEventArrays(*(np.concatenate([inside[k], edges[k]]) for k in ("camera", "ts", "online")))
+
+
+def read_observed(conn: psycopg.Connection, start: float, end: float) -> list[tuple[float, float]]:
+    """The stretches of [start, end) in which the ingest was receiving (merged)."""
+    rows = conn.execute(
+        "SELECT date_part('epoch', since), date_part('epoch', until) FROM pingan.ingest_uptime "
+        "WHERE until > to_timestamp(%s) AND since < to_timestamp(%s) ORDER BY since", (start, end)).fetchall()
+    conn.commit()
+    merged: list[list[float]] = []
+    for a, b in rows:
+        a, b = max(a, start), min(b, end)
+        if b <= a:
+            continue
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def unobserved(observed: Sequence[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
+    """The complement of merged, sorted stretches within [start, end)."""
+    out, at = [], start
+    for a, b in observed:
+        if a > at:
+            out.append((at, a))
+        at = max(at, b)
+    if at < end:
+        out.append((at, end))
     return out
+
+
+def unit_kinds(conn: psycopg.Connection) -> dict[str, str]:
+    kinds = dict(conn.execute("SELECT unit_id, kind FROM pingan.unit").fetchall())
+    conn.commit()
+    return kinds
+
+
+def has_data(conn: psycopg.Connection, start: float, end: float) -> bool:
+    """Anything at all stored for [start, end): a fix, a heartbeat, a status, a check-in."""
+    found = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pingan.patrol_ping WHERE ts >= to_timestamp(%(s)s) AND ts < to_timestamp(%(e)s)) "
+        "OR EXISTS (SELECT 1 FROM pingan.camera_health WHERE ts >= to_timestamp(%(s)s) AND ts < to_timestamp(%(e)s)) "
+        "OR EXISTS (SELECT 1 FROM pingan.device_status WHERE ts >= to_timestamp(%(s)s) AND ts < to_timestamp(%(e)s)) "
+        "OR EXISTS (SELECT 1 FROM pingan.checkin WHERE ts >= to_timestamp(%(s)s) AND ts < to_timestamp(%(e)s))",
+        {"s": start, "e": end}).fetchone()[0]
+    conn.commit()
+    return bool(found)

@@ -22,8 +22,9 @@ from pingan.config import Settings
 from pingan.services import load_registry
 from store.migrate import migrate
 from store.registry import UnitRow, sync
+from store.results import record_uptime
 
-from .services import Mosquitto
+from .services import Mosquitto, TimescaleCluster
 
 PG_ADMIN = os.environ.get("TEST_PINGAN_DATABASE_URL", "postgresql://pingan@127.0.0.1:5432/pingan")
 REDIS_URL = os.environ.get("TEST_PINGAN_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -65,15 +66,21 @@ def _with_db(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-def prepare_database(url: str, units: list[UnitRow] = TEST_UNITS) -> None:
+def prepare_database(url: str, units: list[UnitRow] = TEST_UNITS, timescaledb: str = "auto") -> None:
     """Migrate and load the demo city plus the test devices."""
     registry, problems = load_registry(Settings())
     assert not problems
     with psycopg.connect(url) as conn:
-        migrate(conn)
+        migrate(conn, timescaledb=timescaledb)
         conn.autocommit = False
         sync(conn, registry.grid, registry.cameras, registry.checkpoints, list(registry.units) + units)
         conn.commit()
+
+
+def observed(url: str, start: float, end: float, worker: str = "test-import") -> None:
+    """Declare that the ingest was receiving over [start, end) (as an import of history does)."""
+    with psycopg.connect(url) as conn:
+        record_uptime(conn, worker, start, end, source="import")
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +104,39 @@ def db_url(template_db: str) -> str:
     yield _with_db(PG_ADMIN, name)
     with _admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- the TimescaleDB engine ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def timescale() -> TimescaleCluster:
+    """A PostgreSQL cluster of the tests' own with TimescaleDB preloaded."""
+    cluster = TimescaleCluster().init().start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def timescale_template(timescale: TimescaleCluster) -> str:
+    url = timescale.database("pingan_tmpl")
+    prepare_database(url, timescaledb="require")
+    return "pingan_tmpl"
+
+
+@pytest.fixture
+def timescale_db(timescale: TimescaleCluster, timescale_template: str) -> str:
+    """A fresh database on TimescaleDB with the demo city and test devices, per test."""
+    name = f"pingan_ts_{next(_counter)}"
+    with psycopg.connect(timescale.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{timescale_template}"')
+    yield timescale.url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(timescale.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["postgresql", pytest.param("timescaledb", marks=pytest.mark.timescale)])
+def store_url(request) -> str:
+    """The same test on plain PostgreSQL and on TimescaleDB."""
+    return request.getfixturevalue("db_url" if request.param == "postgresql" else "timescale_db")
 
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Pingan's whole test suite against real services, from a clean clone:
-#   installs the test dependencies (a .venv, the package with [test], the TimescaleDB engine),
+#   installs the test dependencies (a .venv, the package with [test], the TimescaleDB engine
+#   built from tests/timescale/),
 #   makes sure PostgreSQL, Redis and Mosquitto are up (starting any that are down, creating
 #   the database and role the tests use), then runs pytest. Extra arguments go to pytest.
 set -euo pipefail
@@ -26,10 +27,8 @@ PY=${PYTHON:-python3}
 log "installing pingan[test]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-# -- the TimescaleDB engine (PGlite + TimescaleDB under node) ------------------------------------
-have node && have npm || apt_install nodejs npm
-log "installing the TimescaleDB engine (tests/timescale)"
-(cd tests/timescale && npm ci --legacy-peer-deps --no-audit --no-fund --loglevel=error >/dev/null)
+# -- the TimescaleDB engine, built from the vendored source when missing ------------------------
+bash tests/timescale/build.sh
 
 # -- PostgreSQL --------------------------------------------------------------------------------
 PGHOST_=127.0.0.1 PGPORT_=5432

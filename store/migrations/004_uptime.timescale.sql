@@ -1,0 +1,37 @@
+-- Camera uptime by time (TimescaleDB): seconds up, down and unknown per camera and UTC hour,
+-- written by the uptime sweep into a hypertable; per day of the city's calendar as a
+-- continuous aggregate of those seconds.
+DROP MATERIALIZED VIEW pingan.camera_uptime_hourly;
+
+CREATE TABLE pingan.camera_uptime_hourly (
+    camera_id    text NOT NULL,
+    bucket       timestamptz NOT NULL,
+    up_s         real NOT NULL,
+    down_s       real NOT NULL,
+    unknown_s    real NOT NULL,
+    outages      integer NOT NULL,               -- outages that began in this hour
+    heartbeat_s  real NOT NULL,                  -- the standard it was computed with
+    missed       real NOT NULL,
+    computed_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (camera_id, bucket)
+);
+SELECT create_hypertable('pingan.camera_uptime_hourly', by_range('bucket', INTERVAL '30 days'));
+ALTER TABLE pingan.camera_uptime_hourly SET (timescaledb.compress, timescaledb.compress_segmentby = 'camera_id',
+                                             timescaledb.compress_orderby = 'bucket DESC');
+
+CREATE MATERIALIZED VIEW pingan.camera_uptime_daily
+WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT camera_id,
+       time_bucket(INTERVAL '1 day', bucket, :city_timezone) AS day,
+       sum(up_s)::float8      AS up_s,
+       sum(down_s)::float8    AS down_s,
+       sum(unknown_s)::float8 AS unknown_s,
+       sum(outages)::bigint   AS outages,
+       count(*)               AS hours
+FROM pingan.camera_uptime_hourly
+GROUP BY camera_id, time_bucket(INTERVAL '1 day', bucket, :city_timezone)
+WITH NO DATA;
+
+SELECT add_continuous_aggregate_policy('pingan.camera_uptime_daily',
+    start_offset => INTERVAL '40 days', end_offset => INTERVAL '1 hour',
+    schedule_interval => INTERVAL '30 minutes');

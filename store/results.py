@@ -1,0 +1,174 @@
+"""Stored results: camera uptime per hour (and per day), the daily coverage of every cell, the
+late-data marks that make stored results stale, and the ingest's own uptime."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import psycopg
+
+HOUR_S = 3600.0
+
+
+# -- late data ---------------------------------------------------------------------------------
+def mark_late(conn: psycopg.Connection, start: float, end: float) -> None:
+    """Results covering [start, end) (and the hours either side) are stale: data for that time
+    changed after it ended."""
+    conn.execute(
+        "INSERT INTO pingan.late_hour (hour, changed_at) "
+        "SELECT h, now() FROM generate_series(date_trunc('hour', to_timestamp(%s)) - interval '1 hour', "
+        "date_trunc('hour', to_timestamp(%s)) + interval '1 hour', interval '1 hour') h "
+        "ON CONFLICT (hour) DO UPDATE SET changed_at = EXCLUDED.changed_at", (start, end))
+
+
+# -- the ingest's own uptime -------------------------------------------------------------------
+def last_until(conn: psycopg.Connection, worker_id: str) -> float | None:
+    row = conn.execute("SELECT date_part('epoch', max(until)) FROM pingan.ingest_uptime WHERE worker_id = %s",
+                       (worker_id,)).fetchone()
+    return row[0]
+
+
+def record_uptime(conn: psycopg.Connection, worker_id: str, since: float, until: float, *, source: str = "worker",
+                  bridged: bool = False, messages: int = 0) -> None:
+    """Upsert one run of a worker (or a replay's or import's period): received from `since` to `until`."""
+    conn.execute(
+        "INSERT INTO pingan.ingest_uptime (worker_id, since, until, source, bridged, messages) "
+        "VALUES (%s, to_timestamp(%s), to_timestamp(%s), %s, %s, %s) ON CONFLICT (worker_id, since) DO UPDATE "
+        "SET until = greatest(pingan.ingest_uptime.until, EXCLUDED.until), messages = EXCLUDED.messages",
+        (worker_id, since, until, source, bridged, messages))
+
+
+# -- camera uptime per hour and per day -----------------------------------------------------------
+@dataclass(frozen=True)
+class HourRows:
+    camera: np.ndarray  # index into the camera ids asked for
+    bucket: np.ndarray  # epoch seconds of the hour
+    up: np.ndarray
+    down: np.ndarray
+    unknown: np.ndarray
+    outages: np.ndarray
+
+
+def fresh_hours(conn: psycopg.Connection, camera_ids: Sequence[str], heartbeat_s: Sequence[float], missed: float,
+                start: float, end: float) -> HourRows:
+    """Stored hourly rows of these cameras in [start, end) that are still valid: computed with
+    the same heartbeat standard and after the last late data for their hour."""
+    rows = conn.execute(
+        "SELECT k.n - 1, date_part('epoch', h.bucket), h.up_s, h.down_s, h.unknown_s, h.outages "
+        "FROM unnest(%s::text[], %s::real[]) WITH ORDINALITY AS k(camera_id, hb, n) "
+        "JOIN pingan.camera_uptime_hourly h ON h.camera_id = k.camera_id AND h.heartbeat_s = k.hb "
+        "LEFT JOIN pingan.late_hour l ON l.hour = h.bucket "
+        "WHERE h.bucket >= to_timestamp(%s) AND h.bucket < to_timestamp(%s) AND h.missed = %s::real "
+        "AND (l.changed_at IS NULL OR l.changed_at < h.computed_at)",
+        (list(camera_ids), [float(h) for h in heartbeat_s], start, end, missed)).fetchall()
+    conn.commit()
+    a = np.array(rows, dtype=float).reshape(-1, 6)
+    return HourRows(a[:, 0].astype(np.int64), a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5].astype(np.int64))
+
+
+def write_hours(conn: psycopg.Connection, camera_ids: Sequence[str], heartbeat_s: Sequence[float], missed: float,
+                rows: HourRows, timezone: str, timescale: bool) -> None:
+    """Upsert hourly rows computed at this moment; keep the daily table (plain PostgreSQL) in step."""
+    if not len(rows.camera):
+        return
+    ids = np.asarray(camera_ids, dtype=object)[rows.camera]
+    hb = np.asarray(heartbeat_s, dtype=float)[rows.camera]
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS stage_uptime (camera_id text, bucket float8, up_s real, "
+                    "down_s real, unknown_s real, outages int4, heartbeat_s real) ON COMMIT DELETE ROWS")
+        with cur.copy("COPY stage_uptime FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "float8", "float4", "float4", "float4", "int4", "float4"])
+            for row in zip(ids.tolist(), rows.bucket.tolist(), rows.up.tolist(), rows.down.tolist(),
+                           rows.unknown.tolist(), rows.outages.tolist(), hb.tolist(), strict=True):
+                copy.write_row(row)
+        cur.execute(
+            "INSERT INTO pingan.camera_uptime_hourly (camera_id, bucket, up_s, down_s, unknown_s, outages, heartbeat_s, "
+            "missed, computed_at) SELECT camera_id, to_timestamp(bucket), up_s, down_s, unknown_s, outages, heartbeat_s, "
+            "%s, now() FROM stage_uptime ON CONFLICT (camera_id, bucket) DO UPDATE SET up_s = EXCLUDED.up_s, "
+            "down_s = EXCLUDED.down_s, unknown_s = EXCLUDED.unknown_s, outages = EXCLUDED.outages, "
+            "heartbeat_s = EXCLUDED.heartbeat_s, missed = EXCLUDED.missed, computed_at = EXCLUDED.computed_at",
+            (missed,))
+        if not timescale:
+            cur.execute(
+                "INSERT INTO pingan.camera_uptime_daily (camera_id, day, up_s, down_s, unknown_s, outages, hours) "
+                "SELECT h.camera_id, d.day, sum(h.up_s), sum(h.down_s), sum(h.unknown_s), sum(h.outages), count(*) "
+                "FROM (SELECT DISTINCT camera_id, (date_trunc('day', to_timestamp(bucket) AT TIME ZONE %(tz)s) "
+                "AT TIME ZONE %(tz)s) AS day FROM stage_uptime) d JOIN pingan.camera_uptime_hourly h "
+                "ON h.camera_id = d.camera_id AND h.bucket >= d.day AND h.bucket < d.day + interval '1 day' "
+                "GROUP BY h.camera_id, d.day ON CONFLICT (camera_id, day) DO UPDATE SET up_s = EXCLUDED.up_s, "
+                "down_s = EXCLUDED.down_s, unknown_s = EXCLUDED.unknown_s, outages = EXCLUDED.outages, "
+                "hours = EXCLUDED.hours", {"tz": timezone})
+    conn.commit()
+
+
+def refresh_daily(conn: psycopg.Connection, start: float, end: float) -> None:
+    """TimescaleDB: materialise the daily aggregate over recomputed hours now (its policy
+    covers only the recent past). Needs a connection outside a transaction."""
+    conn.commit()
+    conn.autocommit = True
+    try:
+        conn.execute("CALL refresh_continuous_aggregate('pingan.camera_uptime_daily', "
+                     "to_timestamp(%s) - interval '1 day', to_timestamp(%s) + interval '1 day')", (start, end))
+    finally:
+        conn.autocommit = False
+
+
+# -- daily coverage --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredDay:
+    day: Any  # datetime.date
+    part_from: float
+    part_to: float
+    version: int
+    cells: int
+
+
+def stored_days(conn: psycopg.Connection, start: float, end: float, standard: str) -> list[StoredDay]:
+    """Stored daily parts in [start, end) computed with this standard and after every late
+    change of data in them."""
+    rows = conn.execute(
+        "SELECT d.day, date_part('epoch', d.part_from), date_part('epoch', d.part_to), min(d.version), count(*) "
+        "FROM pingan.coverage_daily d WHERE d.part_from >= to_timestamp(%s) AND d.part_to <= to_timestamp(%s) "
+        "AND d.standard = %s GROUP BY d.day, d.part_from, d.part_to "
+        "HAVING count(DISTINCT d.version) = 1 AND NOT EXISTS (SELECT 1 FROM pingan.late_hour l "
+        "WHERE l.hour >= d.part_from AND l.hour < d.part_to AND l.changed_at >= min(d.computed_at))",
+        (start, end, standard)).fetchall()
+    conn.commit()
+    return [StoredDay(*r) for r in rows]
+
+
+def write_day(conn: psycopg.Connection, day, part_from: float, part_to: float, version: int, standard: str,
+              cells: Iterable[dict[str, Any]]) -> None:
+    """Replace the stored result of one day (part) with these cells."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("DELETE FROM pingan.coverage_daily WHERE day = %s AND part_from = to_timestamp(%s)",
+                    (day, part_from))
+        cur.executemany(
+            "INSERT INTO pingan.coverage_daily (day, part_from, part_to, cell_id, version, status, patrol, cameras, "
+            "checkpoints, visits, longest_gap_s, gap_from, gap_to, detail, standard) VALUES (%s, to_timestamp(%s), "
+            "to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s), %s, %s)",
+            [(day, part_from, part_to, c["cell_id"], version, c["status"], c["patrol"], c["cameras"], c["checkpoints"],
+              c["visits"], c["longest_gap_s"], c["gap_from"], c["gap_to"], json.dumps(c["detail"]), standard)
+             for c in cells])
+    conn.commit()
+
+
+def day_shares(conn: psycopg.Connection, start: float, end: float, standard: str, days: Sequence[Any]
+               ) -> dict[int, dict[str, tuple[float, float, float]]]:
+    """For the given stored days: version → cell → seconds (covered, unknown, not covered)."""
+    rows = conn.execute(
+        "SELECT version, cell_id, "
+        "sum(date_part('epoch', part_to - part_from)) FILTER (WHERE status = 'covered'), "
+        "sum(date_part('epoch', part_to - part_from)) FILTER (WHERE status = 'unknown'), "
+        "sum(date_part('epoch', part_to - part_from)) FILTER (WHERE status = 'not_covered') "
+        "FROM pingan.coverage_daily WHERE day = ANY(%s) AND part_from >= to_timestamp(%s) "
+        "AND part_to <= to_timestamp(%s) AND standard = %s GROUP BY version, cell_id",
+        (list(days), start, end, standard)).fetchall()
+    conn.commit()
+    out: dict[int, dict[str, tuple[float, float, float]]] = {}
+    for version, cell, c, u, n in rows:
+        out.setdefault(version, {})[cell] = (c or 0.0, u or 0.0, n or 0.0)
+    return out
