@@ -62,6 +62,11 @@ class CheckinIn(msgspec.Struct, frozen=True):
     method: Literal["nfc", "qr", "gps", "manual"] = "manual"
 
 
+class StatusIn(msgspec.Struct, frozen=True):
+    status: Literal["online", "offline"]
+    ts: Ts | None = None
+
+
 class OwnTracksLocation(msgspec.Struct, frozen=True, tag_field="_type", tag="location"):
     tst: float
     lat: float
@@ -99,6 +104,7 @@ _health = msgspec.json.Decoder(HealthIn)
 _checkin = msgspec.json.Decoder(CheckinIn)
 _owntracks = msgspec.json.Decoder(OwnTracksLocation | OwnTracksLwt)
 _frigate = msgspec.json.Decoder(FrigateStats)
+_status = msgspec.json.Decoder(StatusIn)
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -149,12 +155,7 @@ class Decoder:
                 return [CameraHealth(device, _epoch(h.ts), h.online, h.fps, h.bitrate_kbps, h.recording,
                                      h.storage_ok, h.packet_loss, h.temp_c, h.uptime_s)]
             if family == "camera" and leaf == "status":
-                if not msg.payload:
-                    return []  # a retained status being cleared: nothing to record
-                text = msg.payload.strip().lower()
-                if text not in (b"online", b"offline"):
-                    return Reject(RejectReason.MALFORMED, "status must be 'online' or 'offline'", device)
-                return [DeviceStatus("camera", device, msg.received, text == b"online")]
+                return self._status(device, msg)
             if family == "checkpoint" and leaf == "checkin":
                 c = _checkin.decode(msg.payload)
                 return [Checkin(device, _epoch(c.ts), c.officer, c.action, c.method)]
@@ -164,7 +165,9 @@ class Decoder:
                 return Reject(RejectReason.OVERSIZED, f"{size} bytes > {self.max_payload}", device)
             m = _owntracks.decode(msg.payload)
             if isinstance(m, OwnTracksLwt):
-                return [DeviceStatus("unit", device, m.tst or msg.received, False, "owntracks")]
+                # the broker sends the last will when the app is gone; its tst is when the app
+                # connected, so the time of going offline is the delivery time
+                return [DeviceStatus("unit", device, msg.received, False, "owntracks")]
             spd = m.vel / 3.6 if m.vel is not None else None
             return [PatrolFix(device, m.tst, m.lat, m.lon, m.acc, spd, m.cog, m.batt, source="owntracks")]
         elif msg.topic == "frigate/stats":
@@ -176,6 +179,23 @@ class Decoder:
                                  skipped_fps=c.skipped_fps, detection_fps=c.detection_fps, source="frigate")
                     for name, c in s.cameras.items() if name]
         return Reject(RejectReason.UNKNOWN_TOPIC, "topic is not part of the contract", None)
+
+    def _status(self, device: str, msg: Message) -> list[Record] | Reject:
+        """`online` / `offline` (a retained status, the last will), or {"status", "ts"}. Its time:
+        the payload's ts, else the MQTT v5 user property ts, else the delivery time (a last will
+        cannot know when it will be sent)."""
+        text = msg.payload.strip()
+        if not text:
+            return []  # a retained status being cleared: nothing to record
+        if text.startswith(b"{"):
+            st = _status.decode(text)
+            ts = _epoch(st.ts) if st.ts is not None else msg.captured if msg.captured is not None else msg.received
+            return [DeviceStatus("camera", device, ts, st.status == "online")]
+        if text.lower() not in (b"online", b"offline"):
+            return Reject(RejectReason.MALFORMED, "status must be 'online', 'offline' or "
+                                                  '{"status": "online"|"offline", "ts": …}', device)
+        ts = msg.captured if msg.captured is not None else msg.received
+        return [DeviceStatus("camera", device, ts, text.lower() == b"online")]
 
     def _snapshot(self, device: str, msg: Message) -> list[Record] | Reject:
         size = len(msg.payload)

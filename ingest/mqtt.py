@@ -103,7 +103,8 @@ def _captured(msg: mqtt.MQTTMessage) -> float | None:
 
 
 # Frames from the network process: ("m", [(generation, mid, topic, payload, received, dup, captured), …]),
-# ("connected", generation, session_present), ("disconnected", reason), ("fatal", text).
+# ("connected", generation, session_present), ("subscribed", generation, granted), ("disconnected", reason),
+# ("fatal", text).
 # Frames to it: ("ack", [(generation, mid), …]), ("stop",).
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder()
@@ -121,6 +122,9 @@ class MqttSource:
         self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.generation = 0
         self.connected = threading.Event()
+        self.session_present = False  # the broker kept this worker's session from before
+        self.connected_at = 0.0  # when the current connection was made (epoch seconds)
+        self.subscribed_generation = -1  # the connection whose subscriptions the broker granted
         self.fatal: BaseException | None = None
         self.received = 0
         self.acked = 0
@@ -163,13 +167,23 @@ class MqttSource:
                 self.received += len(frame[1])
             elif kind == "connected":
                 self.generation = frame[1]
+                self.session_present = frame[2]
+                self.connected_at = time.time()
                 self.connected.set()
                 metrics.MQTT_CONNECTED.set(1)
+            elif kind == "subscribed":
+                if frame[2]:
+                    self.subscribed_generation = frame[1]
             elif kind == "disconnected":
                 self.connected.clear()
                 metrics.MQTT_CONNECTED.set(0)
             elif kind == "fatal":
                 self.fatal = BrokerAuthError(frame[1])
+
+    @property
+    def receiving(self) -> bool:
+        """Connected, with every subscription granted on this connection."""
+        return self.connected.is_set() and self.subscribed_generation == self.generation
 
     def wait_connected(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -317,6 +331,7 @@ class _Network:
         bad = [str(r) for r in reason_codes if r.is_failure]
         if bad:
             log.error("subscription refused by the broker: %s (check the ACL for %s)", bad, self.settings.client_id)
+        self._send(("subscribed", self.generation, not bad))
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
         if self._closing:

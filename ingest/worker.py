@@ -4,6 +4,11 @@ decode ▶ validate & filter ▶ tag cell ▶ batch ▶ store (COPY, idempotent)
 A message is acknowledged only after its rows (or its dead letter) are committed. While the
 database is down nothing is acked, Receive Maximum and ``ingest.max_pending_messages`` bound
 what is held in memory, and the batch is retried with back-off until the database is back.
+
+Every ``ingest.heartbeat_s`` the worker records that it is receiving (connected, subscriptions
+granted) in ``pingan.ingest_uptime``: time no worker was receiving is assessed as unknown. A
+run that resumes a persistent session the broker kept starts where the worker's previous run
+ended: the broker held what devices sent meanwhile.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from geofence.grid import Grid
 from geofence.lookup import CellIndex
 from pingan.config import Settings
 from store import registry as registry_store
+from store.results import last_until, mark_late, record_uptime
 from store.writer import Batch, BatchWriter
 
 from . import metrics
@@ -71,6 +77,8 @@ class IngestWorker:
         self.directory: DeviceDirectory | None = None
         self.index: CellIndex | None = None
         self.pipeline: Pipeline | None = None
+        self.uptime = _Uptime(settings.mqtt.client_id)
+        self._next_beat = 0.0
 
     # -- setup ---------------------------------------------------------------------------------
     def _load(self) -> bool:
@@ -80,6 +88,8 @@ class IngestWorker:
         self.index = CellIndex(grid.leaves) if grid else None
         self.pipeline = build_pipeline(self.settings.ingest, self.directory, self._registrations.append)
         self._next_refresh = time.monotonic() + self.registry_refresh_s
+        self.uptime.last_until = last_until(conn, self.settings.mqtt.client_id)
+        conn.commit()
         log.info("ingest worker ready: %d grid cells, auto-register %s",
                  len(self.index) if self.index else 0, self.settings.ingest.auto_register)
         return True
@@ -138,6 +148,8 @@ class IngestWorker:
                         break  # stopping while the database is down: nothing acked, the broker keeps it
                     batch, acks, oldest = Batch(), [], None
                 if stopping and oldest is None:
+                    self._next_beat = 0.0
+                    self._beat()  # the run ends now, not at its last heartbeat
                     break
                 self._housekeeping()
         finally:
@@ -277,7 +289,30 @@ class IngestWorker:
                 self.stopping.wait(delay)
                 delay = min(delay * 2, self.settings.ingest.db_retry_max_s)
 
+    def _beat(self) -> None:
+        """Record that this worker is receiving (or that its run has ended)."""
+        now = time.time()
+        if now < self._next_beat:
+            return
+        self.uptime.observe(self.source, now)
+        if self.uptime.since is None:
+            self._next_beat = now + 0.2  # not receiving: look again soon, to record a new run at once
+            return
+        self._next_beat = now + self.settings.ingest.heartbeat_s
+        try:
+            conn = self._connection()
+            record_uptime(conn, self.uptime.worker, self.uptime.since, now, bridged=self.uptime.bridged,
+                          messages=self.stats.messages)
+            if self.uptime.gap is not None:
+                mark_late(conn, *self.uptime.gap)  # results computed while it looked unobserved
+            conn.commit()
+            self.uptime.written(now)
+        except psycopg.Error as e:
+            log.warning("ingest uptime not recorded (kept for the next heartbeat): %s", e)
+            self._drop_connection()
+
     def _housekeeping(self) -> None:
+        self._beat()
         now = time.monotonic()
         if self.hot is not None and not self.hot.available and self._conn is not None:
             try:
@@ -293,6 +328,35 @@ class IngestWorker:
             except psycopg.Error as e:
                 log.warning("registry refresh postponed: %s", e)
                 self._drop_connection()
+
+
+@dataclass
+class _Uptime:
+    """The current run of receiving: since when, and whether it resumed a kept session."""
+
+    worker: str
+    last_until: float | None = None  # the end of the last recorded run of this worker
+    since: float | None = None
+    generation: int = -1
+    bridged: bool = False
+    gap: tuple[float, float] | None = None  # a bridged gap not yet marked for recomputation
+
+    def observe(self, source, now: float) -> None:
+        if not source.receiving:
+            self.since = None
+            return
+        if self.since is not None and source.generation == self.generation:
+            return
+        # a new connection: resume the previous run when the broker kept the session
+        self.generation = source.generation
+        self.bridged = bool(source.session_present and self.last_until is not None)
+        self.since = self.last_until if self.bridged else min(source.connected_at, now)
+        if self.bridged and source.connected_at > self.last_until:
+            self.gap = (self.last_until, source.connected_at)
+
+    def written(self, until: float) -> None:
+        self.last_until = until
+        self.gap = None
 
 
 def _singletons(batch: Batch):

@@ -3,6 +3,10 @@
 
 A batch that is written twice (a retry after a lost commit acknowledgement, a redelivery after
 a worker crash) leaves the same rows as one write.
+
+Rows for an hour that has already ended (buffered batches, replays, late heartbeats) mark that
+hour in ``pingan.late_hour`` in the same transaction, so results stored for it are computed
+again when next read.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class TableSpec:
     columns: tuple[tuple[str, str], ...]  # (name, staging type); epoch columns are float8 → timestamptz
     epoch: frozenset[str] = frozenset({"ts"})
     where: str = ""  # extra filter on the staged rows
+    assessed: bool = False  # results are computed from it: late rows mark their hours stale
 
     @property
     def stage(self) -> str:
@@ -51,27 +56,40 @@ class TableSpec:
     def types(self) -> list[str]:
         return [t for _, t in self.columns]
 
+    def mark_late(self) -> sql.Composed:
+        """Mark the hours (and those either side) of staged rows whose hour has already ended."""
+        return sql.SQL(
+            "INSERT INTO pingan.late_hour (hour, changed_at) SELECT DISTINCT date_trunc('hour', to_timestamp(s.ts)) "
+            "+ k.h * interval '1 hour', now() FROM {} s CROSS JOIN (VALUES (-1), (0), (1)) k(h) "
+            "WHERE s.ts < date_part('epoch', date_trunc('hour', now())) "
+            "ON CONFLICT (hour) DO UPDATE SET changed_at = EXCLUDED.changed_at").format(sql.Identifier(self.stage))
+
 
 PATROL_PING = TableSpec("patrol_ping", (
     ("ts", "float8"), ("unit_id", "text"), ("lat", "float8"), ("lon", "float8"), ("acc", "float4"),
     ("spd", "float4"), ("hdg", "float4"), ("batt", "float4"), ("officers", "text[]"), ("seq", "int8"),
-    ("source", "text"), ("cell_id", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}))
+    ("source", "text"), ("cell_id", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}),
+    assessed=True)
 CAMERA_HEALTH = TableSpec("camera_health", (
     ("ts", "float8"), ("camera_id", "text"), ("online", "bool"), ("fps", "float4"), ("bitrate_kbps", "float4"),
     ("recording", "bool"), ("storage_ok", "bool"), ("packet_loss", "float4"), ("temp_c", "float4"),
     ("uptime_s", "float8"), ("process_fps", "float4"), ("skipped_fps", "float4"), ("detection_fps", "float4"),
-    ("source", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}))
+    ("source", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}), assessed=True)
 CAMERA_SNAPSHOT = TableSpec("camera_snapshot", (
     ("ts", "float8"), ("camera_id", "text"), ("size_bytes", "int4"), ("sha256", "text"), ("image", "bytea"),
     ("path", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}))
 DEVICE_STATUS = TableSpec("device_status", (
     ("ts", "float8"), ("kind", "text"), ("device_id", "text"), ("online", "bool"), ("source", "text")),
-    # transitions only: a repeated or retained status is not a new event
-    where="WHERE s.online IS DISTINCT FROM (SELECT o.online FROM pingan.device_status o WHERE o.kind = s.kind "
-          "AND o.device_id = s.device_id AND o.ts <= to_timestamp(s.ts) ORDER BY o.ts DESC LIMIT 1)")
+    # changes only: a repeated or retained status is not a new event; a camera's last known state
+    # is its last status or heartbeat, whichever is later
+    where="WHERE s.online IS DISTINCT FROM (SELECT x.online FROM ("
+          "(SELECT o.ts, o.online FROM pingan.device_status o WHERE o.kind = s.kind AND o.device_id = s.device_id "
+          "AND o.ts <= to_timestamp(s.ts) ORDER BY o.ts DESC LIMIT 1) UNION ALL "
+          "(SELECT h.ts, h.online FROM pingan.camera_health h WHERE s.kind = 'camera' AND h.camera_id = s.device_id "
+          "AND h.ts <= to_timestamp(s.ts) ORDER BY h.ts DESC LIMIT 1)) x ORDER BY x.ts DESC LIMIT 1)", assessed=True)
 CHECKIN = TableSpec("checkin", (
     ("ts", "float8"), ("checkpoint_id", "text"), ("officer", "text"), ("action", "text"), ("method", "text"),
-    ("received_at", "float8")), frozenset({"ts", "received_at"}))
+    ("received_at", "float8")), frozenset({"ts", "received_at"}), assessed=True)
 DEAD_LETTER = TableSpec("dead_letter", (
     ("received_at", "float8"), ("topic", "text"), ("reason", "text"), ("detail", "text"), ("device_id", "text"),
     ("payload", "bytea"), ("payload_size", "int4")), frozenset({"received_at"}))
@@ -127,6 +145,8 @@ class BatchWriter:
                             copy.write_row(row)
                     cur.execute(spec.insert())
                     inserted[spec.table] = cur.rowcount
+                    if spec.assessed and cur.rowcount:
+                        cur.execute(spec.mark_late())
         return WriteResult(inserted)
 
     def _rows(self, b: Batch) -> Iterable[tuple[TableSpec, Sequence[tuple]]]:

@@ -101,6 +101,10 @@ def test_kill_9_during_burst_loses_and_duplicates_nothing(broker, db_url, tmp_pa
                                          "FROM pingan.patrol_ping")[0]
     assert (rows, distinct, seqs) == (n, n, n)
     assert query(db_url, "SELECT count(*) FROM pingan.dead_letter")[0][0] == 0
+    # the restarted worker resumed its session, which the broker kept: its second run starts where
+    # the first one's last heartbeat ended, so the time it was dead is not an ingest outage
+    runs = query(db_url, "SELECT since, until, bridged FROM pingan.ingest_uptime WHERE source = 'worker' ORDER BY since")
+    assert len(runs) == 2 and runs[1][2] and runs[1][0] == runs[0][1]
 
 
 @pytest.mark.slow

@@ -82,7 +82,8 @@ def test_owntracks_and_frigate(start_worker, publisher, db_url):
     publisher.publish("owntracks/alice/phone",
                       {"_type": "location", "tst": int(now) - 3, "lat": 32.05, "lon": 118.79, "acc": 8,
                        "vel": 36, "cog": 180, "batt": 64, "tid": "al"})
-    publisher.publish("owntracks/alice/phone", {"_type": "lwt", "tst": int(now)})
+    # a last will: its tst is when the app connected (an hour ago), not when it went away
+    publisher.publish("owntracks/alice/phone", {"_type": "lwt", "tst": int(now) - 3600})
     publisher.publish("frigate/stats", {
         "cameras": {"front_door": {"camera_fps": 5.1, "process_fps": 5.0, "skipped_fps": 0.0,
                                    "detection_fps": 1.2, "pid": 345},
@@ -98,6 +99,8 @@ def test_owntracks_and_frigate(start_worker, publisher, db_url):
     assert (unit, spd, hdg, batt, source, cell) == ("ot-alice", pytest.approx(10.0), 180, 64, "owntracks", "D2S1G3")
     assert query(db_url, "SELECT kind, device_id, online, source FROM pingan.device_status") == [
         ("unit", "ot-alice", False, "owntracks")]
+    offline_at = query(db_url, "SELECT date_part('epoch', ts) FROM pingan.device_status")[0][0]
+    assert now - 5 < offline_at < time.time() + 1  # the delivery time
     assert sorted(query(db_url, "SELECT camera_id, online, fps, detection_fps, source FROM pingan.camera_health")) == [
         ("cam05", True, pytest.approx(5.1), pytest.approx(1.2), "frigate"),
         ("cam06", False, 0.0, 0.0, "frigate")]
@@ -206,3 +209,48 @@ def test_snapshot_capture_time_from_a_user_property_makes_redelivery_idempotent(
     rows = query(db_url, "SELECT extract(epoch FROM ts)::float8 FROM pingan.camera_snapshot ORDER BY ts")
     assert rows[0][0] == pytest.approx(taken, abs=1e-3) and rows[1][0] > taken + 4
     assert count(db_url, "dead_letter") == 0  # the second copy was a no-op write, not an error
+
+
+def test_camera_times_are_the_devices_and_the_worker_records_its_own_uptime(start_worker, publisher, db_url):
+    """cam04 says "offline" with its own time; cam02's offline heartbeats arrive late, after
+    the online ones that followed them: both are down exactly the 15 minutes they were down."""
+    from assessment.standards import Standards
+    from assessment.uptime import camera_uptime
+    from geofence.sites import Camera, CameraCategory
+
+    from ..conftest import observed
+
+    w = start_worker(heartbeat_s=1)
+    t0 = (time.time() // 60) * 60 - 3600  # an hour ago, on the minute
+    m = 60.0
+    for k in range(0, 51):
+        if not 20 <= k < 35:
+            publisher.publish("pingan/v1/camera/cam02/health", {"ts": t0 + k * m, "online": True, "fps": 25})
+    for k in range(0, 11):
+        publisher.publish("pingan/v1/camera/cam04/health", {"ts": t0 + k * m, "online": True})
+    publisher.publish("pingan/v1/camera/cam04/status", {"status": "offline", "ts": t0 + 10.5 * m})
+    for k in range(0, 25):
+        publisher.publish("pingan/v1/camera/cam04/health", {"ts": t0 + (25.5 + k) * m, "online": True})
+    publisher.flush()
+    for k in range(20, 35):  # the buffered heartbeats of cam02's offline quarter of an hour, sent late
+        publisher.publish("pingan/v1/camera/cam02/health", {"ts": t0 + k * m, "online": False})
+    publisher.flush()
+    wait_for(lambda: count(db_url, "camera_health") == 51 + 11 + 25, what="every heartbeat")
+    wait_for(lambda: count(db_url, "device_status") == 1, what="the status")
+    assert query(db_url, "SELECT date_part('epoch', ts) FROM pingan.device_status")[0][0] == pytest.approx(t0 + 630)
+    observed(db_url, t0 - 3600, time.time())  # the hour before this worker started: declared received
+    cams = [Camera("cam02", "", CameraCategory.BUSY_JUNCTION, 25, 0, 0),
+            Camera("cam04", "", CameraCategory.KEY_SITE, 25, 0, 0)]
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        up2, up4 = camera_uptime(conn, cams, Standards(), t0, t0 + 50 * m, time.time())
+    assert (up2.down_s, up2.up_s, up2.outages) == (900.0, 2100.0, 1)
+    assert (up4.down_s, up4.up_s, up4.outages) == (900.0, 2100.0, 1)
+    # the worker's own uptime: one row for this run, moved forward by its heartbeats
+    first = wait_for(lambda: query(db_url, "SELECT date_part('epoch', since), date_part('epoch', until), bridged "
+                                           "FROM pingan.ingest_uptime WHERE source = 'worker'"), what="an uptime row")
+    assert len(first) == 1 and not first[0][2] and first[0][1] >= first[0][0]
+    wait_for(lambda: query(db_url, "SELECT date_part('epoch', until) FROM pingan.ingest_uptime "
+                                   "WHERE source = 'worker'")[0][0] > first[0][1] + 0.5, what="a later heartbeat")
+    assert w.source.receiving

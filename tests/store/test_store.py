@@ -5,33 +5,37 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import pytest
 
 from ingest.records import CameraHealth, DeadLetter, PatrolFix, RejectReason
 from ingest.worker import IngestWorker
-from store.migrate import migrate
+from store.migrate import MigrationError, migrate
 from store.writer import Batch, BatchWriter
 
 from ..conftest import make_settings, query
 
 
-def test_plain_migration_is_idempotent_with_brin_and_uptime_view(db_url):
+def test_plain_migration_is_idempotent_with_brin(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
         again = migrate(conn)
-    assert not again.timescale and again.applied == [] and again.already == 2
+    assert not again.timescale and again.applied == [] and again.already == 4
     brin = {r[0] for r in query(db_url, "SELECT indexname FROM pg_indexes WHERE schemaname = 'pingan' "
                                         "AND indexdef LIKE '%%USING brin%%'")}
     assert brin == {"patrol_ping_ts_brin", "camera_health_ts_brin", "camera_snapshot_ts_brin",
-                    "device_status_ts_brin", "checkin_ts_brin", "dead_letter_ts_brin"}
-    # the same figures the TimescaleDB continuous aggregate gives (tests/store/test_timescale.py)
-    t0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
-    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
-        for minute in range(0, 120, 10):
-            ts = t0 + timedelta(minutes=minute)
-            cur.execute("INSERT INTO pingan.camera_health (ts, camera_id, online, fps) VALUES (%s, %s, %s, %s)",
-                        (ts, "cam1", minute not in (20, 30, 40), 25.0 if minute < 60 else 12.5))
-    assert query(db_url, "SELECT camera_id, bucket, samples, online_samples, avg_fps "
-                         "FROM pingan.camera_uptime_hourly ORDER BY bucket") == [
-        ("cam1", t0, 6, 3, 25.0), ("cam1", t0 + timedelta(hours=1), 6, 6, 12.5)]
+                    "device_status_ts_brin", "checkin_ts_brin", "dead_letter_ts_brin", "camera_uptime_hourly_brin"}
+
+
+def test_timescaledb_installed_but_not_preloaded(db_url, caplog):
+    """This server has the extension installed but does not preload it, where CREATE EXTENSION
+    is a FATAL error that drops the connection: detected before, and answered as configured."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA pingan CASCADE")
+        with pytest.raises(MigrationError, match="add shared_preload_libraries = 'timescaledb' to postgresql.conf"):
+            migrate(conn, timescaledb="require")
+        assert conn.execute("SELECT 1").fetchone() == (1,)  # the connection survived
+        report = migrate(conn, timescaledb="auto")
+        assert not report.timescale and len(report.applied) == 4
+    assert "using plain PostgreSQL" in caplog.text
 
 
 def _batch(now: float) -> Batch:
