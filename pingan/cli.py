@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import re
 import signal
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                         "scenario runs on its own generated city and ends by comparing with its ground truth")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS", help="status line interval")
+    p.add_argument("--compare-out", metavar="FILE",
+                   help="with a scenario: write the comparison with its ground truth here as JSON")
 
     p = sub.add_parser("ingest", help="run one ingest worker alone (scale out: start several)",
                        description="One ingest worker. Workers share the load through the MQTT shared "
@@ -207,7 +210,7 @@ def cmd_simulate(settings: Settings, args) -> int:
     from simulators.scenario import ScenarioError
 
     try:
-        sim = _simulation(args.scenario)
+        sim = _simulation(args.scenario, settings)
     except ScenarioError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -227,11 +230,13 @@ def cmd_simulate(settings: Settings, args) -> int:
     return 0
 
 
-def _simulation(name: str):
+def _simulation(name: str, settings: Settings):
     from simulators.scenario import Scenario, run
 
-    log.info("generating scenario %s", name)
-    return run(Scenario.load(name))
+    from .coverage import truth_standard
+
+    log.info("generating scenario %s and its ground truth", name)
+    return run(Scenario.load(name), truth_standard(settings.coverage))
 
 
 def _broker(address, settings: Settings):
@@ -360,7 +365,7 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
         from simulators.scenario import ScenarioError
 
         try:
-            sim = _simulation(args.simulate)
+            sim = _simulation(args.simulate, settings)
         except ScenarioError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -440,7 +445,7 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
         _status(worker, last)
         _summary(worker, db_url, settings, hot)
         if sim is not None:
-            _compare_with_truth(sim, db_url, settings)
+            _compare_with_truth(sim, db_url, settings, Path(args.compare_out) if args.compare_out else None)
     return 0
 
 
@@ -454,21 +459,47 @@ def _status(worker, last: _Progress) -> _Progress:
     return _Progress(now, st.messages)
 
 
-def _compare_with_truth(sim, db_url: str, settings: Settings) -> None:
-    """What the product computed from what it ingested, against the scenario's ground truth."""
-    from .coverage import compute, standards
+def _compare_with_truth(sim, db_url: str, settings: Settings, out: Path | None) -> bool:
+    """What the product computed from what it ingested, against the scenario's independent
+    ground truth, part by part; True when every part agrees."""
+    from assessment.defence import Assessor
+    from simulators.truth import compare
+    from store.results import record_uptime
+
+    from .coverage import standards, summary
 
     sc = sim.scenario
-    start = sc.start.isoformat()
-    end = datetime.fromtimestamp(sc.start.timestamp() + sc.duration_s, sc.start.tzinfo).isoformat()
-    report = compute(db_url, start, end, "city", "count", *standards(settings.coverage))
-    truth = sim.truth["coverage"]
-    agree = sum(truth[c]["status"] == str(report.patrol[c].status) for c in truth)
-    print(f"Patrol coverage against the ground truth: {agree} of {len(truth)} cells agree; "
-          f"expected rejects {sim.truth['rejects'] or 'none'}; alerts the faults must raise: {len(sim.truth['alerts'])}.")
-    if agree < len(truth) and settings.database.url is not None:
+    start = sc.start.timestamp()
+    end = start + sc.duration_s
+    with psycopg.connect(db_url) as conn:
+        # the replay is an import of history: the ingest was not running then, the data arrived now
+        record_uptime(conn, f"replay:{sc.name}", start, end, source="replay")
+        conn.commit()
+        assessor = Assessor(conn, standards(settings.coverage), store=False)
+        result = assessor.period(start, end)
+        verdict = compare(sim.truth["coverage"], summary(assessor, result))
+    rejects = {r: n for r, n in sim.truth["rejects"].items()}
+    print(f"Against the scenario's ground truth (worked out independently from the planned positions, "
+          f"down times and check-ins):")
+    names = {"patrol": "patrol, per cell", "cameras": "key cameras, per cell", "checkpoints": "checkpoints, per cell",
+             "cells": "cells (composite)", "camera_uptime": "key camera uptime", "checkpoint_compliance":
+             "checkpoint staffing", "roll_ups": "roll-ups (street, district, city)"}
+    ok = True
+    for part, v in verdict.items():
+        either = f" ({v['either']} where the truth allows either)" if v["either"] else ""
+        print(f"  {names[part]:<36} {v['agree']} of {v['total']} agree{either}")
+        for d in v["disagreements"][:5]:
+            print(f"      {d['id']}: truth {d['truth']}, product {d['product']}")
+        ok &= v["agree"] == v["total"]
+    print(f"  expected rejects {rejects or 'none'}; alerts the faults must raise: {len(sim.truth['alerts'])}.")
+    print("Every part agrees with the ground truth." if ok else "The product DISAGREES with the ground truth.")
+    if not ok and settings.database.url is not None:
         print("(the comparison holds on a database with nothing else in the scenario's period: PINGAN_DATABASE_URL "
-              "may hold other fixes of the same units)")
+              "may hold other data of the same devices)")
+    if out is not None:
+        out.write_text(json.dumps({"scenario": sc.name, "agree": ok, **verdict}, indent=1, ensure_ascii=False))
+        print(f"comparison written: {out}")
+    return ok
 
 
 def _summary(worker, db_url: str, settings: Settings, hot) -> None:

@@ -157,3 +157,29 @@ def _cell_json(c: CellResult, tz: str) -> dict:
                          "understaffed": [{"from": when(a), "to": when(b), "fewest": n}
                                           for a, b, n in k.staffing.understaffed]} for k in c.checkpoints],
     }
+
+
+def truth_standard(c: CoverageSettings):
+    """The standards as the simulators' ground truth takes them: plain numbers."""
+    from simulators.truth import TruthStandard
+
+    return TruthStandard(max_gap_s=c.max_gap_s, min_dwell_s={"foot": c.min_dwell_foot_s, "bike": c.min_dwell_bike_s,
+                                                              "car": c.min_dwell_car_s},
+                         revisit_key_minutes=c.revisit_key_minutes, revisit_normal_minutes=c.revisit_normal_minutes,
+                         active_from=c.active_from, active_to=c.active_to, timezone=c.timezone,
+                         min_camera_uptime=c.min_camera_uptime, min_checkpoint_compliance=c.min_checkpoint_compliance)
+
+
+def summary(a: Assessor, r: PeriodResult) -> dict:
+    """The product's figures for a one-part period, in the shape the ground truth is compared with."""
+    if r.detail is None:
+        raise ValueError("a summary needs a period assessed as one part")
+    cells = {cid: {"status": str(c.status), "patrol": str(c.patrol.status),
+                   "cameras": None if c.camera_status is None else str(c.camera_status),
+                   "checkpoints": None if c.checkpoint_status is None else str(c.checkpoint_status)}
+             for cid, c in r.detail.cells.items()}
+    cameras = {k.camera_id: k.uptime for c in r.detail.cells.values() for k in c.cameras}
+    checkpoints = {k.checkpoint_id: k.staffing.compliance for c in r.detail.cells.values() for k in c.checkpoints}
+    areas = {str(level): {x.area_id: x.covered for x in a.areas(r, level)}
+             for level in (Level.STREET, Level.DISTRICT, Level.CITY)}
+    return {"cells": cells, "cameras": cameras, "checkpoints": checkpoints, "areas": areas}

@@ -94,6 +94,24 @@ class City:
         return path
 
 
+def _beside_the_edge(points: np.ndarray, leaves, rng, metres: float = 10.0) -> np.ndarray:
+    """A site at a junction or on an edge, as surveyed: a few metres into one of the cells that
+    meet there (cells are convex, so a step toward a cell's centroid enters it)."""
+    out = np.array(points, dtype=float).reshape(-1, 2)
+    if not len(out):
+        return out
+    tree = shapely.STRtree([c.geometry for c in leaves])
+    for k, (x, y) in enumerate(out):
+        touching = tree.query(shapely.Point(x, y), predicate="dwithin", distance=1e-7)
+        if len(touching) < 2 and leaves[touching[0]].geometry.boundary.distance(shapely.Point(x, y)) > 1e-4:
+            continue  # well inside one cell already
+        c = leaves[int(touching[rng.integers(len(touching))])].geometry.centroid
+        dx, dy = (c.x - x) * 111_320 * math.cos(math.radians(y)), (c.y - y) * 110_574
+        f = metres / max(math.hypot(dx, dy), metres)
+        out[k] = (x + (c.x - x) * f, y + (c.y - y) * f)
+    return out
+
+
 def generate_city(n_cells: int, seed: int = 1, bounds: tuple[float, float, float, float] = CITY_BOUNDS) -> City:
     """A whole city for n_cells (50 … 20,000): grid, cameras where the seed wants them, checkpoints
     on the roads into the city, and a patrol team of three units per street/township."""
@@ -137,10 +155,10 @@ def generate_city(n_cells: int, seed: int = 1, bounds: tuple[float, float, float
         else:
             west, south, east, north = bounds
             pts = np.column_stack([rng.uniform(west, east, k), rng.uniform(south, north, k)])
-        places += [(category, float(x), float(y)) for x, y in pts]
+        places += [(category, float(x), float(y)) for x, y in _beside_the_edge(pts, leaves, rng)]
     cameras = [Camera(f"cam{i + 1:05d}", f"Camera {i + 1} ({cat})", CameraCategory(cat), 25.0, x, y)
                for i, (cat, x, y) in enumerate(places)]
-    gates = pick(on_edge, max(2, 2 * districts))
+    gates = _beside_the_edge(pick(on_edge, max(2, 2 * districts)), leaves, rng)
     checkpoints = [Checkpoint(f"cp{i + 1:03d}", f"Checkpoint {i + 1}", float(x), float(y), 60.0, 2,
                               ({"days": "mon-sun", "start": "00:00", "end": "24:00"},) if i % 2 == 0 else
                               ({"days": "mon-sun", "start": "07:00", "end": "22:00"},))

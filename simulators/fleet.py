@@ -22,10 +22,29 @@ M_PER_DEG_LAT = 111_132.0
 
 
 @dataclass(frozen=True)
+class Path:
+    """Where a unit is at every moment: straight legs at its kind's speed and dwells, as
+    breakpoints joined by straight lines (lon/lat)."""
+
+    t: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+
+    def at(self, ts: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        return np.interp(ts, self.t, self.lon), np.interp(ts, self.t, self.lat)
+
+    def moving(self, ts: np.ndarray) -> np.ndarray:
+        """Whether the unit is on a leg (not dwelling) at each time."""
+        k = np.clip(np.searchsorted(self.t, ts, side="right") - 1, 0, len(self.t) - 2)
+        return (self.lon[k + 1] != self.lon[k]) | (self.lat[k + 1] != self.lat[k])
+
+
+@dataclass(frozen=True)
 class UnitTrack:
     unit: UnitPlan
-    ts: np.ndarray
-    lon: np.ndarray
+    path: Path  # the planned, exact position at any time
+    ts: np.ndarray  # the fix times
+    lon: np.ndarray  # the fixes as a GPS reports them: the path plus noise
     lat: np.ndarray
     acc: np.ndarray  # reported accuracy, m
     spd: np.ndarray  # m/s
@@ -37,13 +56,15 @@ def _seed(*parts: object) -> int:
 
 def patrol_tracks(city: City, start: float, duration_s: float, interval_s: float, seed: int) -> list[UnitTrack]:
     """Each unit patrols its own street: it heads for a cell (key cells three times as often),
-    dwells there for one to ten minutes, then heads for the next, at its kind's speed."""
+    dwells there for one to ten minutes, then heads for the next, at its kind's speed. A fix
+    every interval_s is its exact position plus GPS noise."""
     streets = {s.id: s for s in city.grid.at_level(Level.STREET)}
     cells_of: dict[str, list] = {}
     for leaf in city.grid.leaves:
         cells_of.setdefault(leaf.parent, []).append(leaf)
     out = []
     n = int(duration_s // interval_s) + 1
+    end = start + duration_s
     for unit in city.units:
         rng = np.random.default_rng(_seed(seed, unit.id))
         cells = cells_of.get(unit.team) or city.grid.leaves
@@ -63,31 +84,23 @@ def patrol_tracks(city: City, start: float, duration_s: float, interval_s: float
             return p.x, p.y
 
         x, y = somewhere()
-        target, dwell_left = somewhere(), 0.0
-        lon, lat, spd = np.empty(n), np.empty(n), np.empty(n)
-        for i in range(n):
-            lon[i], lat[i] = x, y
-            moving = 0.0
-            if dwell_left > 0:
-                dwell_left -= interval_s
-            else:
-                dx = (target[0] - x) * M_PER_DEG_LAT * cos
-                dy = (target[1] - y) * M_PER_DEG_LAT
-                dist = math.hypot(dx, dy)
-                step = speed * interval_s
-                if dist <= step:
-                    x, y = target
-                    target, dwell_left = somewhere(), rng.uniform(60, 600)
-                else:
-                    x += dx / dist * step / (M_PER_DEG_LAT * cos)
-                    y += dy / dist * step / M_PER_DEG_LAT
-                moving = speed
-            spd[i] = moving
+        t = start
+        bt, bx, by = [t], [x], [y]
+        while t <= end:
+            tx, ty = somewhere()
+            dist = math.hypot((tx - x) * M_PER_DEG_LAT * cos, (ty - y) * M_PER_DEG_LAT)
+            t += max(dist / speed, 1e-3)
+            x, y = tx, ty
+            bt.append(t), bx.append(x), by.append(y)
+            t += rng.uniform(60, 600)
+            bt.append(t), bx.append(x), by.append(y)
+        path = Path(np.array(bt), np.array(bx), np.array(by))
+        ts = start + np.arange(n) * interval_s
+        lon, lat = path.at(ts)
         acc = rng.uniform(3, 12, n)
         noise = rng.normal(0, 1, (2, n)) * acc / 2  # metres
-        out.append(UnitTrack(unit, start + np.arange(n) * interval_s,
-                             lon + noise[0] / (M_PER_DEG_LAT * cos), lat + noise[1] / M_PER_DEG_LAT,
-                             np.round(acc, 1), spd))
+        out.append(UnitTrack(unit, path, ts, lon + noise[0] / (M_PER_DEG_LAT * cos), lat + noise[1] / M_PER_DEG_LAT,
+                             np.round(acc, 1), np.where(path.moving(ts), speed, 0.0)))
     return out
 
 

@@ -20,8 +20,10 @@ A scenario file (TOML)::
 
 Every run writes its ground truth: each injected fault with its times, the alerts it must
 cause (type, subject, window), the messages the ingest must reject (by reason), and the
-expected coverage of every cell, computed by the geofence module from the fixes that were
-actually published in their clean form — so truth and product agree on clean data.
+defence-system coverage of every cell and area, its patrol, camera and checkpoint parts,
+every key camera's uptime and every checkpoint's staffing — worked out by ``simulators.truth``
+from what the generator planned (exact positions every second, planned down times, planned
+check-ins), independently of the code that computes the product's figures.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -38,11 +40,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alerts.types import AlertType
-from geofence.coverage import Track, patrol_coverage
-from geofence.lookup import CellIndex
 
 from .city import City, generate_city
 from .fleet import IMAGE_FAULTS, _seed, patrol_tracks, snapshot
+from .truth import CameraPlan, CheckpointPlan, GroundTruth, TruthStandard, UnitPlan
 
 CAMERA_FAULTS = ("camera_offline", "camera_flapping", "low_fps", "not_recording", "storage_fault")
 WIRE_FAULTS = ("gps_dropout", "buffered_batch", "duplicates", "out_of_order", "clock_skew", "malformed",
@@ -134,10 +135,13 @@ def _fix_payload(ts: float, lon: float, lat: float, acc: float, spd: float, offi
             "hdg": 0, "batt": 90, "officers": list(officers), "seq": seq}
 
 
-def run(sc: Scenario) -> Simulation:
-    """Generate the city, the traffic with its faults, and the ground truth."""
+def run(sc: Scenario, standard: TruthStandard = TruthStandard()) -> Simulation:
+    """Generate the city, the traffic with its faults, and the ground truth (judged against
+    `standard`, which must be the product's)."""
     sc = sc.resolved()
     city = generate_city(sc.cells, sc.seed)
+    # the cameras say how often they send a heartbeat: the ingest judges their silences by it
+    city = replace(city, cameras=[replace(c, heartbeat_s=sc.heartbeat_s) for c in city.cameras])
     start = sc.start.timestamp()
     end = start + sc.duration_s
     rng = np.random.default_rng(_seed("scenario", sc.seed, sc.name))
@@ -166,10 +170,12 @@ def run(sc: Scenario) -> Simulation:
         faults.append((f, target, a, b))
     # -- check-ins: two officers of the nearest car unit staff each checkpoint for its shift ----
     cars = [u for u in units.values() if u.unit.kind == "car"]
+    checkins: dict[str, list[tuple[str, float, float]]] = {}
     for cp in city.checkpoints:
         near = min(cars, key=lambda u: (u.lon[0] - cp.lon) ** 2 + (u.lat[0] - cp.lat) ** 2)
         on, off = shift[near.unit.id]
         for officer in near.unit.officers[:2]:
+            checkins.setdefault(cp.id, []).append((officer, on, off))
             for t, action in ((on, "on"), (off, "off")):
                 out.append(Outgoing(t, f"pingan/v1/checkpoint/{cp.id}/checkin", json.dumps(
                     {"ts": round(t, 3), "officer": officer, "action": action, "method": "nfc"}).encode()))
@@ -202,6 +208,7 @@ def run(sc: Scenario) -> Simulation:
             out.append(Outgoing(end, f"pingan/v1/patrol/{uid}/gps", json.dumps(held).encode()))
         published[uid] = keep
     # -- cameras: heartbeats and snapshots ---------------------------------------------------
+    down: dict[str, list[tuple[float, float]]] = {}
     for cam in city.cameras:
         frozen_at = None
         was_offline = False
@@ -209,8 +216,11 @@ def run(sc: Scenario) -> Simulation:
         while t < end:
             offline = active("camera_offline", cam.id, t) or (active("camera_flapping", cam.id, t) and
                                                               int((t - start) // sc.heartbeat_s) % 2 == 1)
-            if offline != was_offline:  # the device's retained status (its last will when it drops)
-                out.append(Outgoing(t, f"pingan/v1/camera/{cam.id}/status", b"offline" if offline else b"online"))
+            if offline:
+                down.setdefault(cam.id, []).append((t, min(end, t + sc.heartbeat_s)))
+            if offline != was_offline:  # the device's status, with its own time
+                out.append(Outgoing(t, f"pingan/v1/camera/{cam.id}/status", json.dumps(
+                    {"status": "offline" if offline else "online", "ts": round(t, 3)}).encode()))
                 was_offline = offline
             if not offline:
                 out.append(Outgoing(t, f"pingan/v1/camera/{cam.id}/health", json.dumps({
@@ -258,9 +268,13 @@ def run(sc: Scenario) -> Simulation:
             rejects["unknown_device"] = rejects.get("unknown_device", 0) + 5
     out.sort(key=lambda m: m.at)
     # -- ground truth --------------------------------------------------------------------------
-    clean = [Track.of(uid, units[uid].unit.kind, [b["ts"] for b in fixes], [b["lon"] for b in fixes],
-                      [b["lat"] for b in fixes]) for uid, fixes in published.items() if fixes]
-    coverage = patrol_coverage(city.grid, CellIndex(city.grid.leaves), clean, start, end)
+    judge = GroundTruth(city.grid, start, end, standard)
+    plans = [UnitPlan(uid, units[uid].unit.kind, units[uid].unit.officers, units[uid].path,
+                      np.array([b["ts"] for b in fixes])) for uid, fixes in published.items()]
+    coverage = judge.compute(
+        plans, [CameraPlan(c.id, str(c.category), c.lon, c.lat, down.get(c.id, ())) for c in city.cameras],
+        [CheckpointPlan(c.id, c.lon, c.lat, c.radius_m, c.min_staff, c.schedule, checkins.get(c.id, ()))
+         for c in city.checkpoints])
     truth = {
         "scenario": sc.model_dump(mode="json"),
         "faults": [{"kind": f.kind, "target": tg, "start": a, "end": b} for f, tg, a, b in faults],
@@ -268,7 +282,6 @@ def run(sc: Scenario) -> Simulation:
                    for f, tg, a, b in faults if f.kind in _ALERT],
         "rejects": rejects,
         "messages": len(out),
-        "coverage": {cid: {"status": str(c.status), "visits": c.visits, "longest_gap_s": c.longest_gap_s}
-                     for cid, c in coverage.items()},
+        "coverage": coverage,
     }
     return Simulation(sc, city, out, truth)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -42,23 +43,29 @@ def test_quick_start_runs_the_demo_on_embedded_defaults(tmp_path):
     assert "unknown_device" not in rejected  # the demo registers new devices itself
     assert re.search(r"Live state: [89] units with a position, 12 cameras reporting \(\d offline\)", out)
     assert "embedded MQTT broker" in r.stderr and "embedded PostgreSQL" in r.stderr
+    assert "the live demo turns on ingest.auto_register" in r.stderr
 
 
 def test_quick_start_scenario_ends_by_itself_and_agrees_with_its_truth(tmp_path):
-    """The README's first command: `pingan run --simulate small` on embedded defaults."""
-    r = pingan("run", "--simulate", "small", "--status-every", "10",
-               env={"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"),
-                    "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}, timeout=400)
+    """The README's first command: `pingan run --simulate small` on embedded defaults; every part
+    of what it computed agrees with the scenario's independent ground truth."""
+    env = {"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"), "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}
+    r = pingan("run", "--simulate", "small", "--status-every", "10", "--compare-out", str(tmp_path / "cmp.json"),
+               env=env, timeout=400)
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout
     rejected = {k: int(v) for k, v in re.findall(r"rejected\s+(\w+)\s+(\d+)", out)}
     assert rejected == {"duplicate": 50, "future_timestamp": 12, "malformed": 12, "not_jpeg": 1, "oversized": 1,
                         "unknown_device": 5}
-    assert "Patrol coverage against the ground truth: 60 of 60 cells agree" in out
+    assert "Every part agrees with the ground truth." in out
+    assert re.search(r"patrol, per cell\s+60 of 60 agree", out) and re.search(r"cells \(composite\)\s+60 of 60", out)
+    doc = json.loads((tmp_path / "cmp.json").read_text())
+    assert doc["agree"] is True and doc["cells"] == {"agree": 60, "total": 60, "either": doc["cells"]["either"],
+                                                     "disagreements": []}
+    assert doc["camera_uptime"]["total"] >= 20 and not doc["camera_uptime"]["disagreements"]
     assert (tmp_path / "scenarios" / "small" / "truth.json").exists()
     # run again on the same data directory: the first run's fixes must not mix into the second's
-    again = pingan("run", "--simulate", "small", "--status-every", "10",
-                   env={"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"),
-                        "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}, timeout=400)
+    env["PINGAN_MQTT__EMBEDDED_PORT"] = str(free_port())
+    again = pingan("run", "--simulate", "small", "--status-every", "10", env=env, timeout=400)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "Patrol coverage against the ground truth: 60 of 60 cells agree" in again.stdout
+    assert "Every part agrees with the ground truth." in again.stdout

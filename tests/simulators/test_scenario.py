@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import datetime, timezone
 
 import psycopg
 import pytest
 
-from pingan.coverage import compute
+from assessment.defence import Assessor
+from assessment.standards import Standards
+from geofence.grid import Priority
+from pingan.coverage import summary
 from simulators.publish import Broker, publish, publish_load
 from simulators.scenario import FAULT_KINDS, Scenario, run
+from simulators.truth import compare
 from store.registry import UnitRow, sync
 
-from ..conftest import RunningWorker, make_settings, query, wait_for
+from ..conftest import RunningWorker, make_settings, observed, query, wait_for
 
 FIXED = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)
 
@@ -35,10 +40,17 @@ def test_every_fault_kind_is_in_a_scenario_and_in_its_truth():
     start = FIXED.timestamp()
     for f in sim.truth["faults"]:
         assert start <= f["start"] < f["end"] <= start + 3600, f
-    alerts = {(a["type"], a["subject"]) for a in sim.truth["alerts"]}
-    camera_faults = [f for f in sim.truth["faults"] if f["kind"].startswith(("camera_", "image_"))
-                     or f["kind"] in ("low_fps", "not_recording", "storage_fault")]
-    assert len(alerts) >= len(camera_faults)
+    # one alert for each of the 14 camera and image faults and one for the GPS dropout, on its target
+    assert sorted(a["type"] for a in sim.truth["alerts"]) == sorted([
+        "camera_offline", "camera_flapping", "camera_low_fps", "camera_not_recording", "camera_storage_fault",
+        "image_blur", "image_dark", "image_overexposed", "image_frozen", "image_occluded", "image_colour_cast",
+        "image_noise", "image_signal_loss", "image_scene_change", "unit_silent"])
+    targets = {f["kind"]: f["target"] for f in sim.truth["faults"]}
+    for a in sim.truth["alerts"]:
+        kind = {"camera_low_fps": "low_fps", "camera_not_recording": "not_recording",
+                "camera_storage_fault": "storage_fault", "unit_silent": "gps_dropout"}.get(a["type"], a["type"])
+        assert a["subject"] == targets[kind]
+        assert a["to"] - a["from"] > 0
     assert set(sim.truth["rejects"]) == {"duplicate", "future_timestamp", "malformed", "oversized", "not_jpeg",
                                          "unknown_device"}
     # the image faults are visible in the snapshots: a frozen camera repeats itself
@@ -54,7 +66,7 @@ def test_truth_and_product_agree_through_broker_worker_and_store(broker, db_url,
         "start": datetime.fromtimestamp((int(time.time()) // 60) * 60 - 3600, timezone.utc)}))
     with psycopg.connect(db_url) as conn:
         sync(conn, sim.city.grid, sim.city.cameras, sim.city.checkpoints,
-             [UnitRow(u.id, u.kind, u.team) for u in sim.city.units])
+             [UnitRow(u.id, u.kind, u.team) for u in sim.city.units], effective=time.time() - 7200)
     w = RunningWorker(make_settings(broker.url, db_url), redis_client).start()
     report = publish(sim.messages, Broker("127.0.0.1", broker.port), None, client_id=f"sim-{os.getpid()}",
                      progress=False)
@@ -66,12 +78,33 @@ def test_truth_and_product_agree_through_broker_worker_and_store(broker, db_url,
     w.stop()
     got = dict(query(db_url, "SELECT reason, count(*)::int FROM pingan.dead_letter GROUP BY reason"))
     assert got == sim.truth["rejects"]
-    start = sim.truth["scenario"]["start"]
-    end = (datetime.fromisoformat(start) + timedelta(seconds=3600)).isoformat()
-    product = compute(db_url, start, end, "city", "count")
+    start = datetime.fromisoformat(sim.truth["scenario"]["start"]).timestamp()
+    observed(db_url, start, start + 3600, "replay:small")  # the replayed hour: received, though after the fact
     truth = sim.truth["coverage"]
-    assert {c: str(product.patrol[c].status) for c in truth} == {c: v["status"] for c, v in truth.items()}
-    assert {c: product.patrol[c].visits for c in truth} == {c: v["visits"] for c, v in truth.items()}
+    # the truth is not vacuous: the small scenario has covered and uncovered cells, cameras down
+    statuses = [c["status"] for c in truth["cells"].values()]
+    assert ["covered"] in statuses and ["not_covered"] in statuses
+    assert sorted(round(c["uptime"], 4) for c in truth["cameras"].values() if c["uptime"] < 1) == [0.75, 0.9167]
+
+    def product(std: Standards, counted_uptime: bool = False) -> dict:
+        with psycopg.connect(db_url) as conn:
+            a = Assessor(conn, std, store=False)
+            out = summary(a, a.period(start, start + 3600))
+        if counted_uptime:  # the old way: online heartbeats over heartbeats received
+            out["cameras"] = dict(query(db_url, "SELECT camera_id, avg(online::int)::float8 FROM pingan.camera_health "
+                                                "GROUP BY camera_id"))
+        return out
+
+    verdict = compare(truth, product(Standards()))
+    assert {part: (v["agree"], v["total"]) for part, v in verdict.items()} == {
+        part: (v["total"], v["total"]) for part, v in verdict.items()}, verdict
+    assert verdict["cells"]["total"] == 60 and verdict["camera_uptime"]["total"] >= 20
+    # and the comparison catches a wrong rule: uptime by heartbeats counted, or another revisit standard
+    wrong = compare(truth, product(Standards(), counted_uptime=True))
+    assert {d["id"] for d in wrong["camera_uptime"]["disagreements"]} == {
+        c for c, v in truth["cameras"].items() if v["uptime"] < 1}
+    strict = Standards(patrol=replace(Standards().patrol, revisit_minutes={Priority.KEY: 15.0, Priority.NORMAL: 30.0}))
+    assert compare(truth, product(strict))["patrol"]["disagreements"]
 
 
 def test_load_mode_reaches_its_target(tmp_path):
