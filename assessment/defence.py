@@ -153,6 +153,7 @@ class Assessor:
         self.progress = progress
         self._cities: dict[int, City] = {}
         self._kinds: dict[str, str] | None = None
+        self.timings: dict[str, float] = {}  # seconds spent in each step of the last part
 
     # -- the city of a version -------------------------------------------------------------------
     def city(self, version: int) -> City:
@@ -201,6 +202,7 @@ class Assessor:
             cam, cps = tuple(cameras.get(cid, ())), tuple(checkpoints.get(cid, ()))
             cells[cid] = CellResult(cid, combine([cov.status, *(c.status for c in cam), *(c.status for c in cps)]),
                                     cov, cam, cps)
+        self.timings = {"read": t1 - t0, "patrol": t2 - t1, "cameras": t3 - t2, "checkpoints": t4 - t3}
         log.debug("part %s → %s: %d fixes read in %.1f s; patrol %.1f s, cameras %.1f s, checkpoints %.1f s",
                   rfc3339(start, std.timezone), rfc3339(end, std.timezone), len(fixes), t1 - t0, t2 - t1,
                   t3 - t2, t4 - t3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Sequence
 
 import numpy as np
@@ -16,8 +17,9 @@ import psycopg
 from geofence.sites import Camera
 from geofence.uptime import Availability, CameraEvents, availability
 from store.queries import read_camera_events, read_observed, unobserved
-from store.results import HOUR_S, HourRows, fresh_hours, refresh_daily, write_hours
+from store.results import HOUR_S, HourRows, fresh_days, fresh_hours, refresh_daily, write_hours
 
+from .periods import local_date, midnight
 from .standards import Standards
 
 log = logging.getLogger(__name__)
@@ -54,43 +56,88 @@ def _compute(conn: psycopg.Connection, cameras: Sequence[Camera], heartbeat: np.
 
 def camera_uptime(conn: psycopg.Connection, cameras: Sequence[Camera], std: Standards, start: float, end: float,
                   now: float, *, timescale: bool = False, store: bool = True) -> list[CameraUptime]:
-    """Up, down and unknown seconds of each camera over [start, end), cut exactly at its edges."""
+    """Up, down and unknown seconds of each camera over [start, end), cut exactly at its edges:
+    whole closed days from the daily aggregate, whole closed hours from the hourly rows (computed
+    and stored where missing or stale), the rest from the raw events."""
     if not cameras:
         return []
-    ids = [c.id for c in cameras]
+    acc = _Totals(len(cameras))
     hb = np.array([std.heartbeat_s(c) for c in cameras], dtype=float)
-    missed = std.missed_heartbeats
-    up, down, unk = np.zeros(len(cameras)), np.zeros(len(cameras)), np.zeros(len(cameras))
-    outages = np.zeros(len(cameras), dtype=np.int64)
+    closed = min(end, now - SETTLE_S)
     h0 = math.ceil(start / HOUR_S) * HOUR_S
-    h1 = math.floor(min(end, now - SETTLE_S) / HOUR_S) * HOUR_S
-    edges = [(start, end)]
-    if h1 > h0:
-        edges = [(start, h0), (h1, end)]
-        stored = fresh_hours(conn, ids, hb, missed, h0, h1)
-        hours = np.arange(h0, h1, HOUR_S)
-        have = np.zeros((len(cameras), len(hours)), dtype=bool)
-        have[stored.camera, ((stored.bucket - h0) // HOUR_S).astype(np.int64)] = True
-        _add(stored, up, down, unk, outages)
-        missing = ~have.all(axis=0)
-        for a, b in _runs(hours, missing):
-            rows = _rows_of(_compute(conn, cameras, hb, missed, a, b, now, hourly=True))
-            new = ~have[rows.camera, ((rows.bucket - h0) // HOUR_S).astype(np.int64)]  # not counted yet
-            _add(HourRows(*(x[new] for x in (rows.camera, rows.bucket, rows.up, rows.down, rows.unknown,
-                                             rows.outages))), up, down, unk, outages)
-            if store:
-                write_hours(conn, ids, hb, missed, rows, std.timezone, timescale)
-                if timescale and b < now - 35 * 86_400:
-                    refresh_daily(conn, a, b)
-    for a, b in edges:
+    h1 = max(h0, math.floor(closed / HOUR_S) * HOUR_S)
+    days = _whole_days(h0, h1, std.timezone)
+    need: list[tuple[float, float, np.ndarray]] = []  # hour spans, and which cameras take them
+    everyone = np.ones(len(cameras), dtype=bool)
+    if days:
+        totals = fresh_days(conn, [c.id for c in cameras], hb, std.missed_heartbeats, days)
+        acc.add_arrays(np.arange(len(cameras)), totals.up, totals.down, totals.unknown, totals.outages)
+        need += [(h0, days[0][0], everyone), (days[-1][1], h1, everyone)]
+        for a, b in days:
+            who = np.array([a in r for r in totals.redo])
+            if who.any():
+                need.append((a, b, who))
+    else:
+        need.append((h0, h1, everyone))
+    for a, b, who in need:
         if b > a:
-            part = _compute(conn, cameras, hb, missed, a, b, now, hourly=False)
-            up += part.up[:, 0]
-            down += part.down[:, 0]
-            unk += part.unknown[:, 0]
-            outages += part.outages[:, 0]
-    return [CameraUptime(i, float(u), float(d), float(k), int(o))
-            for i, u, d, k, o in zip(ids, up, down, unk, outages, strict=True)]
+            _hours(conn, cameras, hb, std, a, b, now, who, acc, timescale=timescale, store=store)
+    for a, b in ([(start, h0), (h1, end)] if h1 > h0 else [(start, end)]):
+        if b > a:
+            part = _compute(conn, cameras, hb, std.missed_heartbeats, a, b, now, hourly=False)
+            acc.add_arrays(np.arange(len(cameras)), part.up[:, 0], part.down[:, 0], part.unknown[:, 0],
+                           part.outages[:, 0])
+    return [CameraUptime(c.id, float(u), float(d), float(k), int(o))
+            for c, u, d, k, o in zip(cameras, acc.up, acc.down, acc.unknown, acc.outages, strict=True)]
+
+
+class _Totals:
+    def __init__(self, n: int):
+        self.up, self.down, self.unknown = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.outages = np.zeros(n, dtype=np.int64)
+
+    def add_arrays(self, cam, up, down, unknown, outages) -> None:
+        np.add.at(self.up, cam, up)
+        np.add.at(self.down, cam, down)
+        np.add.at(self.unknown, cam, unknown)
+        np.add.at(self.outages, cam, outages)
+
+
+def _whole_days(a: float, b: float, tz: str) -> list[tuple[float, float]]:
+    """The city's whole days within [a, b)."""
+    day = local_date(a, tz)
+    out = []
+    while True:
+        d0, d1 = midnight(day, tz), midnight(day + timedelta(days=1), tz)
+        if d1 > b:
+            return out
+        if d0 >= a:
+            out.append((d0, d1))
+        day += timedelta(days=1)
+
+
+def _hours(conn: psycopg.Connection, cameras: Sequence[Camera], hb: np.ndarray, std: Standards, a: float, b: float,
+           now: float, who: np.ndarray, acc: _Totals, *, timescale: bool, store: bool) -> None:
+    """Whole hours [a, b) for the cameras in `who`: stored rows where valid, the rest computed
+    (and stored) from the raw events."""
+    ids = [c.id for c in cameras]
+    missed = std.missed_heartbeats
+    stored = fresh_hours(conn, ids, hb, missed, a, b)
+    hours = np.arange(a, b, HOUR_S)
+    have = np.zeros((len(cameras), len(hours)), dtype=bool)
+    have[stored.camera, ((stored.bucket - a) // HOUR_S).astype(np.int64)] = True
+    take = who[stored.camera]
+    acc.add_arrays(stored.camera[take], stored.up[take], stored.down[take], stored.unknown[take],
+                   stored.outages[take])
+    missing = ~have[who].all(axis=0)
+    for s, e in _runs(hours, missing):
+        rows = _rows_of(_compute(conn, cameras, hb, missed, s, e, now, hourly=True))
+        new = ~have[rows.camera, ((rows.bucket - a) // HOUR_S).astype(np.int64)] & who[rows.camera]
+        acc.add_arrays(rows.camera[new], rows.up[new], rows.down[new], rows.unknown[new], rows.outages[new])
+        if store:
+            write_hours(conn, ids, hb, missed, rows, std.timezone, timescale)
+            if timescale and e < now - 35 * 86_400:
+                refresh_daily(conn, s, e)
 
 
 def _rows_of(a: Availability) -> HourRows:
@@ -98,13 +145,6 @@ def _rows_of(a: Availability) -> HourRows:
     n, nb = a.up.shape
     return HourRows(np.repeat(np.arange(n), nb), np.tile(a.bucket_start, n), a.up.ravel(), a.down.ravel(),
                     a.unknown.ravel(), a.outages.ravel())
-
-
-def _add(rows: HourRows, up, down, unk, outages) -> None:
-    np.add.at(up, rows.camera, rows.up)
-    np.add.at(down, rows.camera, rows.down)
-    np.add.at(unk, rows.camera, rows.unknown)
-    np.add.at(outages, rows.camera, rows.outages)
 
 
 def _runs(hours: np.ndarray, missing: np.ndarray) -> list[tuple[float, float]]:

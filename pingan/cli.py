@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -479,8 +478,8 @@ def _compare_with_truth(sim, db_url: str, settings: Settings, out: Path | None) 
         result = assessor.period(start, end)
         verdict = compare(sim.truth["coverage"], summary(assessor, result))
     rejects = {r: n for r, n in sim.truth["rejects"].items()}
-    print(f"Against the scenario's ground truth (worked out independently from the planned positions, "
-          f"down times and check-ins):")
+    print("Against the scenario's ground truth (worked out independently from the planned positions, "
+          "down times and check-ins):")
     names = {"patrol": "patrol, per cell", "cameras": "key cameras, per cell", "checkpoints": "checkpoints, per cell",
              "cells": "cells (composite)", "camera_uptime": "key camera uptime", "checkpoint_compliance":
              "checkpoint staffing", "roll_ups": "roll-ups (street, district, city)"}

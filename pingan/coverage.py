@@ -141,7 +141,10 @@ def render_json(a: Assessor, r: PeriodResult, level: Level, by: str) -> str:
 
 def _cell_json(c: CellResult, tz: str) -> dict:
     p = c.patrol
-    when = (lambda t: None if t is None else rfc3339(t, tz))
+
+    def when(t: float | None) -> str | None:
+        return None if t is None else rfc3339(t, tz)
+
     return {
         "status": str(c.status),
         "patrol": {"status": str(p.status), "visits": p.visits, "longest_gap_s": round(p.longest_gap_s, 1),

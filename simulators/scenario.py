@@ -135,7 +135,7 @@ def _fix_payload(ts: float, lon: float, lat: float, acc: float, spd: float, offi
             "hdg": 0, "batt": 90, "officers": list(officers), "seq": seq}
 
 
-def run(sc: Scenario, standard: TruthStandard = TruthStandard()) -> Simulation:
+def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
     """Generate the city, the traffic with its faults, and the ground truth (judged against
     `standard`, which must be the product's)."""
     sc = sc.resolved()
@@ -268,7 +268,7 @@ def run(sc: Scenario, standard: TruthStandard = TruthStandard()) -> Simulation:
             rejects["unknown_device"] = rejects.get("unknown_device", 0) + 5
     out.sort(key=lambda m: m.at)
     # -- ground truth --------------------------------------------------------------------------
-    judge = GroundTruth(city.grid, start, end, standard)
+    judge = GroundTruth(city.grid, start, end, standard or TruthStandard())
     plans = [UnitPlan(uid, units[uid].unit.kind, units[uid].unit.officers, units[uid].path,
                       np.array([b["ts"] for b in fixes])) for uid, fixes in published.items()]
     coverage = judge.compute(

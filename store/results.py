@@ -93,15 +93,65 @@ def write_hours(conn: psycopg.Connection, camera_ids: Sequence[str], heartbeat_s
             (missed,))
         if not timescale:
             cur.execute(
-                "INSERT INTO pingan.camera_uptime_daily (camera_id, day, up_s, down_s, unknown_s, outages, hours) "
-                "SELECT h.camera_id, d.day, sum(h.up_s), sum(h.down_s), sum(h.unknown_s), sum(h.outages), count(*) "
+                "INSERT INTO pingan.camera_uptime_daily (camera_id, day, up_s, down_s, unknown_s, outages, hours, "
+                "heartbeat_min, heartbeat_max, missed_min, missed_max, computed_min) "
+                "SELECT h.camera_id, d.day, sum(h.up_s), sum(h.down_s), sum(h.unknown_s), sum(h.outages), count(*), "
+                "min(h.heartbeat_s), max(h.heartbeat_s), min(h.missed), max(h.missed), min(h.computed_at) "
                 "FROM (SELECT DISTINCT camera_id, (date_trunc('day', to_timestamp(bucket) AT TIME ZONE %(tz)s) "
                 "AT TIME ZONE %(tz)s) AS day FROM stage_uptime) d JOIN pingan.camera_uptime_hourly h "
                 "ON h.camera_id = d.camera_id AND h.bucket >= d.day AND h.bucket < d.day + interval '1 day' "
                 "GROUP BY h.camera_id, d.day ON CONFLICT (camera_id, day) DO UPDATE SET up_s = EXCLUDED.up_s, "
                 "down_s = EXCLUDED.down_s, unknown_s = EXCLUDED.unknown_s, outages = EXCLUDED.outages, "
-                "hours = EXCLUDED.hours", {"tz": timezone})
+                "hours = EXCLUDED.hours, heartbeat_min = EXCLUDED.heartbeat_min, "
+                "heartbeat_max = EXCLUDED.heartbeat_max, missed_min = EXCLUDED.missed_min, "
+                "missed_max = EXCLUDED.missed_max, computed_min = EXCLUDED.computed_min", {"tz": timezone})
     conn.commit()
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """Per camera: seconds summed over the stored days that are still valid, and the days that
+    are not (missing, stale, or computed with another standard) — those must come from hours."""
+
+    up: np.ndarray
+    down: np.ndarray
+    unknown: np.ndarray
+    outages: np.ndarray
+    redo: list[list[float]]  # per camera: the starts of days to take from hours instead
+
+
+def fresh_days(conn: psycopg.Connection, camera_ids: Sequence[str], heartbeat_s: Sequence[float], missed: float,
+               days: Sequence[tuple[float, float]]) -> DayTotals:
+    """Sum the daily uptime rows of whole days ([the city's midnight, the next) in `days`) in
+    SQL; a day counts when all its hours are stored, with this standard, after every late
+    change in it."""
+    n = len(camera_ids)
+    up, down, unk, out = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+    good: list[set[float]] = [set() for _ in range(n)]
+    if days:
+        rows = conn.execute(
+            "WITH k AS (SELECT camera_id, hb, n - 1 AS i FROM unnest(%(ids)s::text[], %(hb)s::real[]) "
+            "WITH ORDINALITY AS k(camera_id, hb, n)), "
+            "dd AS (SELECT to_timestamp(d) AS day, h FROM unnest(%(days)s::float8[], %(hours)s::int[]) AS x(d, h)), "
+            "late AS (SELECT dd.day, max(l.changed_at) AS changed FROM dd JOIN pingan.late_hour l "
+            "ON l.hour >= dd.day AND l.hour < dd.day + interval '1 day' GROUP BY dd.day), "
+            "ok AS (SELECT k.i, d.day, d.up_s, d.down_s, d.unknown_s, d.outages FROM k "
+            "JOIN pingan.camera_uptime_daily d ON d.camera_id = k.camera_id "
+            "JOIN dd ON dd.day = d.day LEFT JOIN late ON late.day = d.day "
+            "WHERE d.hours = dd.h "
+            "AND d.heartbeat_min = k.hb AND d.heartbeat_max = k.hb AND d.missed_min = %(m)s::real "
+            "AND d.missed_max = %(m)s::real AND (late.changed IS NULL OR late.changed < d.computed_min)) "
+            "SELECT i, sum(up_s), sum(down_s), sum(unknown_s), sum(outages), array_agg(date_part('epoch', day)) "
+            "FROM ok GROUP BY i",
+            {"ids": list(camera_ids), "hb": [float(h) for h in heartbeat_s], "days": [a for a, _ in days],
+             "hours": [round((b - a) / HOUR_S) for a, b in days], "m": missed}
+        ).fetchall()
+        conn.commit()
+        for i, u, d, k, o, got in rows:
+            up[i], down[i], unk[i], out[i] = u, d, k, o
+            good[i] = set(got)
+    redo = [[a for a, _ in days if a not in good[i]] for i in range(n)]
+    return DayTotals(up, down, unk, out, redo)
 
 
 def refresh_daily(conn: psycopg.Connection, start: float, end: float) -> None:

@@ -25,5 +25,10 @@ CREATE TABLE pingan.camera_uptime_daily (
     unknown_s  double precision NOT NULL,
     outages    bigint NOT NULL,
     hours      bigint NOT NULL,
+    heartbeat_min  real NOT NULL,               -- the standards its hours were computed with
+    heartbeat_max  real NOT NULL,
+    missed_min     real NOT NULL,
+    missed_max     real NOT NULL,
+    computed_min   timestamptz NOT NULL,        -- when its least recently computed hour was
     PRIMARY KEY (camera_id, day)
 );

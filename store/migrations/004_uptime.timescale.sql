@@ -27,7 +27,12 @@ SELECT camera_id,
        sum(down_s)::float8    AS down_s,
        sum(unknown_s)::float8 AS unknown_s,
        sum(outages)::bigint   AS outages,
-       count(*)               AS hours
+       count(*)               AS hours,
+       min(heartbeat_s)       AS heartbeat_min,
+       max(heartbeat_s)       AS heartbeat_max,
+       min(missed)            AS missed_min,
+       max(missed)            AS missed_max,
+       min(computed_at)       AS computed_min
 FROM pingan.camera_uptime_hourly
 GROUP BY camera_id, time_bucket(INTERVAL '1 day', bucket, :city_timezone)
 WITH NO DATA;

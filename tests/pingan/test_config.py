@@ -22,7 +22,9 @@ def problems(env: dict[str, str], path: Path | None = None) -> list[str]:
 def test_defaults_are_the_embedded_demo():
     s = load_settings({})
     assert s.mqtt.url is None and s.database.url is None and s.redis.url is None
-    assert s.demo and s.ingest.auto_register is True
+    # devices are never registered into a city by default, not even the demo's (the live demo
+    # turns it on itself, and says so: tests/pingan/test_cli.py)
+    assert s.demo and s.ingest.auto_register is False
     assert s.mqtt.protocol == "3.1.1"  # the in-process broker speaks 3.1.1 only
 
 

@@ -9,7 +9,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import psycopg
-import pytest
 
 from assessment.standards import Standards
 from assessment.uptime import camera_uptime
