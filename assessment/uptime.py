@@ -70,7 +70,7 @@ def camera_uptime(conn: psycopg.Connection, cameras: Sequence[Camera], std: Stan
     need: list[tuple[float, float, np.ndarray]] = []  # hour spans, and which cameras take them
     everyone = np.ones(len(cameras), dtype=bool)
     if days:
-        totals = fresh_days(conn, [c.id for c in cameras], hb, std.missed_heartbeats, days)
+        totals = fresh_days(conn, [c.id for c in cameras], hb, std.missed_heartbeats, days, std.timezone)
         acc.add_arrays(np.arange(len(cameras)), totals.up, totals.down, totals.unknown, totals.outages)
         need += [(h0, days[0][0], everyone), (days[-1][1], h1, everyone)]
         for a, b in days:

@@ -225,6 +225,8 @@ def year(conn, n: int, day0: float) -> None:
         "interval '1 day', 86400 - (c %% 7) * 60, (c %% 7) * 60, 0, (c %% 7 > 0)::int, 24, 60, 60, 3, 3, now() "
         "FROM generate_series(1, %s) c, generate_series(0, 364) d", (y0, n))
     conn.commit()
+    conn.execute("ANALYZE pingan.camera_uptime_daily")
+    conn.commit()
     cams = [Camera(f"y{c:05d}", "", CameraCategory.MAIN_STREET, 25, 0, 0) for c in range(1, n + 1)]
     t = time.perf_counter()
     ups = camera_uptime(conn, cams, Standards(), y0, y0 + 365 * 86_400, day0 + 86_400 * 30, store=False)

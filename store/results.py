@@ -120,36 +120,45 @@ class DayTotals:
     redo: list[list[float]]  # per camera: the starts of days to take from hours instead
 
 
+_FRESH_DAYS = (
+    "WITH k AS (SELECT camera_id, hb, n - 1 AS i FROM unnest(%(ids)s::text[], %(hb)s::real[]) "
+    "WITH ORDINALITY AS k(camera_id, hb, n)), "
+    "late AS (SELECT (date_trunc('day', hour AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s) AS day, "
+    "max(changed_at) AS changed FROM pingan.late_hour WHERE hour >= to_timestamp(%(a)s) "
+    "AND hour < to_timestamp(%(b)s) GROUP BY 1) "
+    "SELECT {what} FROM pingan.camera_uptime_daily d JOIN k USING (camera_id) LEFT JOIN late ON late.day = d.day "
+    "WHERE d.day >= to_timestamp(%(a)s) AND d.day < to_timestamp(%(b)s) "
+    "AND d.hours * 3600 = date_part('epoch', ((d.day AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s "
+    "- d.day) AND d.heartbeat_min = k.hb AND d.heartbeat_max = k.hb AND d.missed_min = %(m)s::real "
+    "AND d.missed_max = %(m)s::real AND (late.changed IS NULL OR late.changed < d.computed_min) {group}")
+
+
 def fresh_days(conn: psycopg.Connection, camera_ids: Sequence[str], heartbeat_s: Sequence[float], missed: float,
-               days: Sequence[tuple[float, float]]) -> DayTotals:
-    """Sum the daily uptime rows of whole days ([the city's midnight, the next) in `days`) in
-    SQL; a day counts when all its hours are stored, with this standard, after every late
-    change in it."""
+               days: Sequence[tuple[float, float]], timezone: str) -> DayTotals:
+    """Sum the daily uptime rows of consecutive whole days ([the city's midnight, the next) in
+    `days`) in SQL; a day counts when all its hours are stored, with this standard, after every
+    late change in it."""
     n = len(camera_ids)
     up, down, unk, out = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
     good: list[set[float]] = [set() for _ in range(n)]
     if days:
-        rows = conn.execute(
-            "WITH k AS (SELECT camera_id, hb, n - 1 AS i FROM unnest(%(ids)s::text[], %(hb)s::real[]) "
-            "WITH ORDINALITY AS k(camera_id, hb, n)), "
-            "dd AS (SELECT to_timestamp(d) AS day, h FROM unnest(%(days)s::float8[], %(hours)s::int[]) AS x(d, h)), "
-            "late AS (SELECT dd.day, max(l.changed_at) AS changed FROM dd JOIN pingan.late_hour l "
-            "ON l.hour >= dd.day AND l.hour < dd.day + interval '1 day' GROUP BY dd.day), "
-            "ok AS (SELECT k.i, d.day, d.up_s, d.down_s, d.unknown_s, d.outages FROM k "
-            "JOIN pingan.camera_uptime_daily d ON d.camera_id = k.camera_id "
-            "JOIN dd ON dd.day = d.day LEFT JOIN late ON late.day = d.day "
-            "WHERE d.hours = dd.h "
-            "AND d.heartbeat_min = k.hb AND d.heartbeat_max = k.hb AND d.missed_min = %(m)s::real "
-            "AND d.missed_max = %(m)s::real AND (late.changed IS NULL OR late.changed < d.computed_min)) "
-            "SELECT i, sum(up_s), sum(down_s), sum(unknown_s), sum(outages), array_agg(date_part('epoch', day)) "
-            "FROM ok GROUP BY i",
-            {"ids": list(camera_ids), "hb": [float(h) for h in heartbeat_s], "days": [a for a, _ in days],
-             "hours": [round((b - a) / HOUR_S) for a, b in days], "m": missed}
-        ).fetchall()
-        conn.commit()
-        for i, u, d, k, o, got in rows:
+        args = {"ids": list(camera_ids), "hb": [float(h) for h in heartbeat_s], "a": days[0][0], "b": days[-1][1],
+                "m": missed, "tz": timezone}
+        rows = conn.execute(_FRESH_DAYS.format(
+            what="k.i, sum(d.up_s), sum(d.down_s), sum(d.unknown_s), sum(d.outages), count(*)", group="GROUP BY k.i"),
+            args).fetchall()
+        short = []
+        for i, u, d, k, o, count in rows:
             up[i], down[i], unk[i], out[i] = u, d, k, o
-            good[i] = set(got)
+            if count == len(days):
+                good[i] = {a for a, _ in days}
+            else:
+                short.append(i)
+        if short:  # which of their days were good: the rest come from hours
+            args.update(ids=[camera_ids[i] for i in short], hb=[float(heartbeat_s[i]) for i in short])
+            for j, day in conn.execute(_FRESH_DAYS.format(what="k.i, date_part('epoch', d.day)", group=""), args):
+                good[short[j]].add(day)
+        conn.commit()
     redo = [[a for a, _ in days if a not in good[i]] for i in range(n)]
     return DayTotals(up, down, unk, out, redo)
 
