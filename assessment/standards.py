@@ -34,12 +34,14 @@ class Standards:
     def digest(self) -> str:
         """Stored results computed under other standards are not reused."""
         p, d = self.patrol, self.defence
-        doc = {"patrol": {"max_gap_s": p.max_gap_s, "step_m": p.step_m, "min_dwell_s": dict(p.min_dwell_s),
-                          "revisit": {str(k): v for k, v in p.revisit_minutes.items()},
+        doc = {"patrol": {"max_gap_s": float(p.max_gap_s), "step_m": float(p.step_m),
+                          "min_dwell_s": {k: float(v) for k, v in p.min_dwell_s.items()},
+                          "revisit": {str(k): float(v) for k, v in p.revisit_minutes.items()},
                           "active": [str(p.active_from), str(p.active_to)], "tz": p.timezone},
-               "defence": {"camera": d.min_camera_uptime, "checkpoint": d.min_checkpoint_compliance,
+               "defence": {"camera": float(d.min_camera_uptime), "checkpoint": float(d.min_checkpoint_compliance),
                            "key": sorted(d.key_camera_categories)},
-               "camera": {"heartbeat": dict(self.camera_heartbeat_s), "missed": self.missed_heartbeats}}
+               "camera": {"heartbeat": {k: float(v) for k, v in self.camera_heartbeat_s.items()},
+                          "missed": float(self.missed_heartbeats)}}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 

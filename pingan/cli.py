@@ -353,23 +353,20 @@ class _Progress:
 
 
 def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
-    from ingest.hotstate import HotState
-    from ingest.mqtt import BrokerAddress, BrokerAuthError, MqttSource
-    from ingest.worker import IngestWorker
-
-    from .services import EmbeddedBroker, connector, redis_client
-
+    """`run` (sync_registry) or `ingest`: the worker, and for `run` the assessment sweeper and a
+    simulation if asked for; status lines until stopped, then a summary."""
+    simulate = getattr(args, "simulate", None)
     sim = None
-    if getattr(args, "simulate", None) and args.simulate != "demo":
+    if simulate and simulate != "demo":
         from simulators.scenario import ScenarioError
 
         try:
-            sim = _simulation(args.simulate, settings)
+            sim = _simulation(simulate, settings)
         except ScenarioError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         settings = _scenario_settings(settings, sim)
-    elif getattr(args, "simulate", None) == "demo" and not settings.ingest.auto_register:
+    elif simulate == "demo" and not settings.ingest.auto_register:
         log.warning("the live demo turns on ingest.auto_register: devices it has not heard of are registered "
                     "instead of rejected")
         settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"auto_register": True})})
@@ -385,6 +382,50 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
             return 1
         if done[1] is not None and done[1].changed and done[1].previous is not None:
             log.warning("%s", _version_line(done[1], settings.coverage.timezone))
+        running = _Running.start(settings, db_url, stack)
+        if sync_registry and sim is None:
+            stack.callback(_sweeper(settings, db_url, done[0].timescale).stop)
+        traffic = None
+        if simulate:
+            if not running.worker.ready.wait(60) or not running.source.wait_connected(30):
+                log.error("worker did not come up; not starting the simulation")
+            else:
+                traffic = _traffic(simulate, running.address, settings, sim)
+                traffic.start()
+                stack.callback(traffic.stop)
+        last = _watch(running, args, traffic if sim is not None else None)
+        if traffic is not None:
+            traffic.stop()
+            time.sleep(1.0)  # let the last published messages arrive
+        code = running.finish()
+        if code:
+            return code
+        _status(running.worker, last)
+        _summary(running.worker, db_url, settings, running.hot)
+        if sim is not None:
+            _compare_with_truth(sim, db_url, settings, Path(args.compare_out) if args.compare_out else None)
+    return 0
+
+
+@dataclass
+class _Running:
+    """The ingest worker in a thread of its own, with the broker it listens to."""
+
+    worker: object
+    source: object
+    hot: object
+    address: object
+    thread: threading.Thread
+    failure: list
+
+    @classmethod
+    def start(cls, settings: Settings, db_url: str, stack: contextlib.ExitStack) -> "_Running":
+        from ingest.hotstate import HotState
+        from ingest.mqtt import BrokerAddress, MqttSource
+        from ingest.worker import IngestWorker
+
+        from .services import EmbeddedBroker, connector, redis_client
+
         mqtt_url = settings.mqtt.url
         if mqtt_url is None:
             broker = EmbeddedBroker(settings.mqtt.embedded_port)
@@ -406,46 +447,52 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
         def work() -> None:
             try:
                 worker.run()
-            except BaseException as e:  # reported below, after the other parts are stopped
+            except BaseException as e:  # reported by finish(), after the other parts are stopped
                 failure.append(e)
 
         thread = threading.Thread(target=work, name="ingest", daemon=True)
         thread.start()
-        stop = _stop_event()
-        traffic = None
-        if getattr(args, "simulate", None):
-            if not worker.ready.wait(60) or not source.wait_connected(30):
-                log.error("worker did not come up; not starting the simulation")
-            else:
-                traffic = _traffic(args.simulate, address, settings, sim)
-                traffic.start()
-                stack.callback(traffic.stop)
-        deadline = time.monotonic() + args.duration if args.duration else None
-        last = _Progress(time.monotonic(), 0)
-        while thread.is_alive() and not stop.is_set():
-            timeout = args.status_every
-            if deadline is not None:
-                timeout = min(timeout, max(0.0, deadline - time.monotonic()))
-            if stop.wait(timeout) or (deadline is not None and time.monotonic() >= deadline):
-                break
-            last = _status(worker, last)
-            if sim is not None and traffic is not None and traffic.finished.is_set() and deadline is None:
-                break  # the scenario has been published: drain and finish
-        if traffic is not None:
-            traffic.stop()
-            time.sleep(1.0)  # let the last published messages arrive
-        worker.stop()
-        thread.join(60)
-        if failure:
-            if isinstance(failure[0], BrokerAuthError):
-                print(f"error: {failure[0]}", file=sys.stderr)
+        return cls(worker, source, hot, address, thread, failure)
+
+    def finish(self) -> int:
+        """Stop the worker; 3 when the broker refused its credentials."""
+        from ingest.mqtt import BrokerAuthError
+
+        self.worker.stop()
+        self.thread.join(60)
+        if self.failure:
+            if isinstance(self.failure[0], BrokerAuthError):
+                print(f"error: {self.failure[0]}", file=sys.stderr)
                 return 3
-            raise failure[0]
-        _status(worker, last)
-        _summary(worker, db_url, settings, hot)
-        if sim is not None:
-            _compare_with_truth(sim, db_url, settings, Path(args.compare_out) if args.compare_out else None)
-    return 0
+            raise self.failure[0]
+        return 0
+
+
+def _watch(running: _Running, args, scenario_traffic) -> _Progress:
+    """Status lines until Ctrl-C, the duration, or a scenario published in full."""
+    stop = _stop_event()
+    deadline = time.monotonic() + args.duration if args.duration else None
+    last = _Progress(time.monotonic(), 0)
+    while running.thread.is_alive() and not stop.is_set():
+        timeout = args.status_every
+        if deadline is not None:
+            timeout = min(timeout, max(0.0, deadline - time.monotonic()))
+        if stop.wait(timeout) or (deadline is not None and time.monotonic() >= deadline):
+            break
+        last = _status(running.worker, last)
+        if scenario_traffic is not None and scenario_traffic.finished.is_set() and deadline is None:
+            break  # the scenario has been published: drain and finish
+    return last
+
+
+def _sweeper(settings: Settings, db_url: str, timescale: bool):
+    """Camera uptime per hour and coverage per day, stored as they close."""
+    from assessment.service import Sweeper
+
+    from .coverage import standards
+
+    return Sweeper(lambda: psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s))),
+                   standards(settings.coverage), timescale=timescale).start()
 
 
 def _status(worker, last: _Progress) -> _Progress:

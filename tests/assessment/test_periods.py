@@ -1,0 +1,55 @@
+"""Times as people write them, and how periods are cut into parts (worked out by hand)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from assessment.periods import PeriodError, parse_period, parse_time, split
+
+TZ = "Asia/Shanghai"
+Z = ZoneInfo(TZ)
+NOW = datetime(2026, 11, 29, 15, 30, tzinfo=Z).timestamp()  # a Sunday afternoon in the city
+
+
+def at(*args) -> float:
+    return datetime(*args, tzinfo=Z).timestamp()
+
+
+def test_times_people_write():
+    assert parse_time("now", TZ, NOW) == NOW
+    assert parse_time("today", TZ, NOW) == at(2026, 11, 29)
+    assert parse_time("yesterday", TZ, NOW) == at(2026, 11, 28)
+    assert parse_time("-24h", TZ, NOW) == NOW - 86_400
+    assert parse_time("-30m", TZ, NOW) == NOW - 1800 and parse_time("-7d", TZ, NOW) == NOW - 7 * 86_400
+    assert parse_time("2026-11-20", TZ, NOW) == at(2026, 11, 20)  # its midnight, the city's
+    assert parse_time("2026-11-20T08:00", TZ, NOW) == at(2026, 11, 20, 8)
+    assert parse_time("2026-11-20T00:00:00+00:00", TZ, NOW) == at(2026, 11, 20, 8)
+    with pytest.raises(PeriodError, match="'next week' is not a time: use now, today, yesterday, -24h"):
+        parse_time("next week", TZ, NOW)
+
+
+def test_periods_are_refused_or_cut_at_now():
+    with pytest.raises(PeriodError, match="starts in the future"):
+        parse_period("2026-12-01", "2026-12-02", TZ, NOW)
+    with pytest.raises(PeriodError, match="must be after --from"):
+        parse_period("today", "yesterday", TZ, NOW)
+    start, end, note = parse_period("today", "2026-11-30", TZ, NOW)
+    assert (start, end) == (at(2026, 11, 29), NOW) and "assessed up to now (2026-11-29T15:30:00+08:00)" in note
+
+
+def test_parts_by_day_and_by_version():
+    v1 = (1, float("-inf"), at(2026, 11, 20, 14))  # version 2 takes over at 14:00 on the 20th
+    v2 = (2, at(2026, 11, 20, 14), float("inf"))
+    # at most 24 hours: one piece, cut only where the version changes
+    parts = split(at(2026, 11, 20, 8), at(2026, 11, 21, 8), [v1, v2], TZ)
+    assert [(p.start, p.end, p.version, p.day) for p in parts] == [
+        (at(2026, 11, 20, 8), at(2026, 11, 20, 14), 1, None), (at(2026, 11, 20, 14), at(2026, 11, 21, 8), 2, None)]
+    # longer: day by day, the whole days marked (they can be stored), the partial ones not
+    parts = split(at(2026, 11, 18, 12), at(2026, 11, 21), [v1, v2], TZ)
+    assert [(p.version, p.day, (p.end - p.start) / 3600) for p in parts] == [
+        (1, None, 12.0), (1, date(2026, 11, 19), 24.0), (1, None, 14.0), (2, None, 10.0)]
+    with pytest.raises(PeriodError, match="no grid was loaded"):
+        split(at(2026, 11, 20), at(2026, 11, 21), [v2], TZ)

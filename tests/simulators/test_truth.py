@@ -1,0 +1,75 @@
+"""The ground truth's own arithmetic, on a row of four 100 m cells, worked out by hand: the
+checker is checked before it judges the product."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulators.fleet import Path
+from simulators.truth import CameraPlan, CheckpointPlan, GroundTruth, TruthStandard, UnitPlan, compare
+
+from ..geofence.test_coverage import T0, G, at
+
+STD = TruthStandard(min_dwell_s={"car": 5.0}, revisit_key_minutes=30, revisit_normal_minutes=30, margin_m=2.0,
+                    margin_s=1.0)
+
+
+def path(*points: tuple[float, float]) -> Path:
+    """(seconds after T0, x in metres) breakpoints along the row, at y = 50 m."""
+    xy = [at(x) for _, x in points]
+    return Path(np.array([T0 + t for t, _ in points]), np.array([p[0] for p in xy]), np.array([p[1] for p in xy]))
+
+
+# u1: in A (x = 50) until 100 s, then to C (x = 250) at 10 m/s (B from 105 to 115 s), then stays.
+U1 = UnitPlan("u1", "car", ("a", "b"), path((0, 50), (100, 50), (120, 250), (7200, 250)),
+              T0 + np.arange(0, 3601, 10.0))
+# u2: two fixes in D, 600 s apart: silent in between; nothing before or after
+U2 = UnitPlan("u2", "car", ("c",), path((0, 350), (7200, 350)), np.array([T0, T0 + 600]))
+
+
+def test_patrol_by_hand():
+    # over the hour (1800 s revisit): A visited 0–105 s, then a 3495 s gap; B crossed 105–115 s,
+    # then 3485 s; C from 115 s on; D never visited — and its 600 silent seconds leave 3000
+    # known seconds without a visit: not covered either
+    hour = GroundTruth(G, T0, T0 + 3600, STD).patrol([U1, U2])
+    assert hour == {"A": ["not_covered"], "B": ["not_covered"], "C": ["covered"], "D": ["not_covered"]}
+    # over 20 minutes every gap after a visit is within 1800 s; D's known 600 s could have been
+    # met by a visit in its silent 600: unknown
+    short = GroundTruth(G, T0, T0 + 1200, STD).patrol([U1, U2])
+    assert short == {"A": ["covered"], "B": ["covered"], "C": ["covered"], "D": ["unknown"]}
+
+
+def test_a_doubtful_dwell_is_either():
+    # B is crossed in exactly 10 s; with a 10 s minimum dwell the noise of a real GPS could make it
+    # a visit or not: the truth says either
+    std = TruthStandard(min_dwell_s={"car": 10.0}, revisit_normal_minutes=30, margin_m=2.0, margin_s=1.0)
+    assert GroundTruth(G, T0, T0 + 1200, std).patrol([U1])["B"] == ["covered", "not_covered"]
+
+
+def test_cameras_checkpoints_composite_and_roll_ups():
+    # a key camera in A down 600 s of the hour (5/6 up) and one in C up; a checkpoint in B (one
+    # officer needed, 60 m) staffed by a check-in for the first 30 minutes only
+    cams = [CameraPlan("k1", "key_site", *at(50, 20), [(T0 + 600, T0 + 1200)]),
+            CameraPlan("k2", "main_street", *at(250, 20), [])]
+    cps = [CheckpointPlan("cp", *at(150, 95), 1.0, 1, (), [("p1", T0, T0 + 1800)])]
+    truth = GroundTruth(G, T0, T0 + 3600, STD).compute([U1, U2], cams, cps)
+    assert truth["cameras"]["k1"]["uptime"] == 5 / 6 and truth["cameras"]["k1"]["status"] == ["not_covered"]
+    assert truth["checkpoints"]["cp"]["compliance"] == [0.5, 0.5]
+    cells = truth["cells"]
+    assert (cells["A"]["cameras"], cells["C"]["cameras"], cells["B"]["checkpoints"]) == (
+        ["not_covered"], ["covered"], ["not_covered"])
+    assert {c: v["status"] for c, v in cells.items()} == {
+        "A": ["not_covered"], "B": ["not_covered"], "C": ["covered"], "D": ["not_covered"]}
+    assert truth["areas"]["street"]["S0"] == [0.25, 0.25]
+    # the comparison: an answer that matches agrees; one cell wrong is a disagreement, named
+    product = {"cells": {c: {"status": v["status"][0], "patrol": v["patrol"][0], "cameras": (v["cameras"] or [None])[0],
+                             "checkpoints": (v["checkpoints"] or [None])[0]} for c, v in cells.items()},
+               "cameras": {"k1": 5 / 6, "k2": 1.0}, "checkpoints": {"cp": 0.5},
+               "areas": {"street": {"S0": 0.25}, "district": {"D0": 0.25}, "city": {"C0": 0.25}}}
+    verdict = compare(truth, product)
+    assert all(v["agree"] == v["total"] for v in verdict.values()), verdict
+    product["cells"]["C"]["status"] = "unknown"
+    product["cameras"]["k1"] = 1.0
+    verdict = compare(truth, product)
+    assert verdict["cells"]["disagreements"] == [{"id": "C", "truth": ["covered"], "product": "unknown"}]
+    assert verdict["camera_uptime"]["disagreements"] == [{"id": "k1", "truth": 0.833333, "product": 1.0}]
