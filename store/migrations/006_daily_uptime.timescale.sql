@@ -1,20 +1,5 @@
--- Camera uptime by time (TimescaleDB): seconds up, down and unknown per camera and UTC hour,
--- written by the uptime sweep into a hypertable; per day of the city's calendar as a
--- continuous aggregate of those seconds.
-DROP MATERIALIZED VIEW pingan.camera_uptime_hourly;
-
-CREATE TABLE pingan.camera_uptime_hourly (
-    camera_id    text NOT NULL,
-    bucket       timestamptz NOT NULL,
-    up_s         real NOT NULL,
-    down_s       real NOT NULL,
-    unknown_s    real NOT NULL,
-    outages      integer NOT NULL,               -- outages that began in this hour
-    heartbeat_s  real NOT NULL,                  -- the standard it was computed with
-    missed       real NOT NULL,
-    computed_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (camera_id, bucket)
-);
+-- TimescaleDB: the hours as a compressed hypertable, and the same seconds per day of the
+-- city's calendar as a continuous aggregate of them.
 SELECT create_hypertable('pingan.camera_uptime_hourly', by_range('bucket', INTERVAL '30 days'));
 ALTER TABLE pingan.camera_uptime_hourly SET (timescaledb.compress, timescaledb.compress_segmentby = 'camera_id',
                                              timescaledb.compress_orderby = 'bucket DESC');
