@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                                    "--effective); past periods keep being assessed on the version in force then.")
     p.add_argument("--effective", metavar="TIME",
                    help="when a changed grid or registry takes effect (default: now; not before the last version)")
+    p = sub.add_parser("sweep", help="store camera uptime per hour and coverage per day as they close",
+                       description="What `pingan run` does beside its ingest, for a deployment of `pingan ingest` "
+                                   "workers: every 10 minutes, store the last closed hours of every camera's uptime "
+                                   "and the last closed days of every cell's coverage that are missing or stale "
+                                   "(late data), so that reports over quarters and years read stored results.")
+    p.add_argument("--once", action="store_true", help="one sweep, then exit")
     sub.add_parser("check", help="validate the configuration, grid and registry; print every problem",
                    description="Exit 0 when everything is valid, 1 with one line per problem otherwise.")
 
@@ -262,8 +268,35 @@ def cmd_coverage(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_sweep(settings: Settings, args) -> int:
+    db_url = _database(settings)
+    try:
+        with psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s))) as conn:
+            timescale = bool(conn.execute("SELECT count(*) FROM pingan.schema_migration WHERE variant = 'timescale'")
+                             .fetchone()[0])
+    except psycopg.errors.UndefinedTable:
+        print("error: the database has no Pingan schema: run `pingan migrate`", file=sys.stderr)
+        return 2
+    except psycopg.OperationalError as e:
+        print(f"error: cannot reach the database: {e}", file=sys.stderr)
+        return 2
+    if args.once:
+        from assessment.service import Sweeper
+
+        from .coverage import standards
+
+        with psycopg.connect(db_url) as conn:
+            hours, days = Sweeper(lambda: conn, standards(settings.coverage), timescale=timescale).sweep(conn)
+        print(f"camera uptime of the last {hours} closed hours stored; {days} day(s) assessed and stored")
+        return 0
+    sweeper = _sweeper(settings, db_url, timescale, first_after_s=0.0)
+    _stop_event().wait()
+    sweeper.stop()
+    return 0
+
+
 VERBS = {"run": cmd_run, "ingest": cmd_ingest, "migrate": cmd_migrate, "check": cmd_check,
-         "coverage": cmd_coverage, "simulate": cmd_simulate}
+         "coverage": cmd_coverage, "simulate": cmd_simulate, "sweep": cmd_sweep}
 
 
 # -- composition -------------------------------------------------------------------------------
@@ -485,14 +518,14 @@ def _watch(running: _Running, args, scenario_traffic) -> _Progress:
     return last
 
 
-def _sweeper(settings: Settings, db_url: str, timescale: bool):
+def _sweeper(settings: Settings, db_url: str, timescale: bool, first_after_s: float = 60.0):
     """Camera uptime per hour and coverage per day, stored as they close."""
     from assessment.service import Sweeper
 
     from .coverage import standards
 
     return Sweeper(lambda: psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s))),
-                   standards(settings.coverage), timescale=timescale).start()
+                   standards(settings.coverage), timescale=timescale, first_after_s=first_after_s).start()
 
 
 def _status(worker, last: _Progress) -> _Progress:

@@ -79,3 +79,18 @@ def test_a_long_period_is_assembled_from_stored_days(db_url):
     # from, but those cells fail on patrol anyway): a quarter of the street's cell-days
     assert {a["id"]: a["covered"] for a in doc["areas"]}["D1S1"] == 0.25
     assert doc["cells"]["D1S1G1"] == {"covered": 1.0, "unknown": 0.0, "not_covered": 0.0}
+
+
+def test_pingan_sweep_once(db_url):
+    # nothing was heard from any camera: their last six closed hours are stored as unknown
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINGAN_")}
+    r = subprocess.run([sys.executable, "-m", "pingan.cli", "sweep", "--once"], capture_output=True, text=True,
+                       env={**env, "PINGAN_DATABASE_URL": db_url}, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "camera uptime of the last 6 closed hours stored; 0 day(s) assessed and stored" in r.stdout
+    assert query(db_url, "SELECT count(*), sum(up_s), sum(unknown_s) FROM pingan.camera_uptime_hourly") == [
+        (72, 0.0, 72 * 3600.0)]

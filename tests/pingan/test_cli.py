@@ -20,7 +20,7 @@ def pingan(*args: str, env: dict[str, str] | None = None, timeout: float = 120) 
 def test_help_explains_itself():
     r = pingan("--help")
     assert r.returncode == 0
-    for verb in ("run", "ingest", "migrate", "check", "coverage", "simulate"):
+    for verb in ("run", "ingest", "migrate", "check", "coverage", "simulate", "sweep"):
         assert re.search(rf"^\s+{verb}\s+\S", r.stdout, re.M), verb
     assert "PINGAN_MQTT_URL" in r.stdout and "embedded PostgreSQL" in r.stdout
     r = pingan("ingest", "--help")
