@@ -110,7 +110,7 @@ def _explain(c: CellResult, tz: str) -> str:
         s = k.staffing
         parts.append(f"checkpoint {k.checkpoint_id} {k.status}: staffed {s.staffed_minutes} of {s.required_minutes} "
                      f"scheduled minutes ({_pct(s.compliance)}), {s.unknown_minutes} unknown")
-    return f"{c.cell_id:<14} {str(c.status):<12} " + "\n" + "\n".join(f"    {x}" for x in parts)
+    return f"{c.cell_id:<14} {c.status}\n" + "\n".join(f"    {x}" for x in parts)
 
 
 def render_json(a: Assessor, r: PeriodResult, level: Level, by: str) -> str:
