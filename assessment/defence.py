@@ -52,7 +52,7 @@ from store.results import day_shares, stored_days, write_day
 
 from .periods import Part, PeriodError, rfc3339, split
 from .standards import City, Standards
-from .uptime import SETTLE_S, camera_uptime
+from .uptime import SETTLE_S, CameraUptime, camera_uptime
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +64,12 @@ class CoverageError(Exception):
 
 
 @dataclass(frozen=True)
-class CameraResult:
-    camera_id: str
+class CameraResult(CameraUptime):
+    """A key camera's uptime in the period, where it stands, and its verdict."""
+
     category: str
     cell_id: str
-    up_s: float
-    down_s: float
-    unknown_s: float
-    outages: int
     status: CellStatus
-
-    @property
-    def uptime(self) -> float | None:
-        known = self.up_s + self.down_s
-        return self.up_s / known if known > 0 else None
 
 
 @dataclass(frozen=True)
@@ -191,9 +183,8 @@ class Assessor:
         cameras: dict[str, list[CameraResult]] = defaultdict(list)
         for (cam, cell), u in zip(cams, ups, strict=True):
             total = u.up_s + u.down_s + u.unknown_s
-            cameras[cell].append(CameraResult(cam.id, str(cam.category), cell, u.up_s, u.down_s, u.unknown_s,
-                                              u.outages, verdict(u.up_s, u.unknown_s, total,
-                                                                 std.defence.min_camera_uptime)))
+            cameras[cell].append(CameraResult(cam.id, u.up_s, u.down_s, u.unknown_s, u.outages, str(cam.category),
+                                              cell, verdict(u.up_s, u.unknown_s, total, std.defence.min_camera_uptime)))
         t3 = time.perf_counter()
         checkpoints = self._checkpoints(city, fixes, start, end, blind)
         t4 = time.perf_counter()
