@@ -35,7 +35,7 @@ import psycopg  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
-from tests.services import Mosquitto  # noqa: E402
+from simulators.broker import Mosquitto  # noqa: E402
 
 DB_ADMIN = os.environ.get("TEST_PINGAN_DATABASE_URL", "postgresql://pingan@127.0.0.1:5432/pingan")
 REDIS_URL = os.environ.get("TEST_PINGAN_REDIS_URL", "redis://127.0.0.1:6379/9")

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from .records import (
+from store.records import (
     CameraHealth,
     CameraSnapshot,
     Checkin,

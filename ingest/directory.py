@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 import threading
 
+from store.records import Registration
 from store.registry import RegistrySnapshot
-
-from .records import Registration
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
 

@@ -18,7 +18,7 @@ import msgspec
 import numpy as np
 from pyproj import Geod
 
-from .records import (
+from store.records import (
     CameraHealth,
     CameraSnapshot,
     Checkin,

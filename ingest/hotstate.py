@@ -14,7 +14,7 @@ from typing import Iterable, Mapping
 import psycopg
 import redis
 
-from .records import CameraHealth, DeviceStatus, PatrolFix
+from store.records import CameraHealth, DeviceStatus, PatrolFix
 
 log = logging.getLogger(__name__)
 

@@ -37,10 +37,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from pingan.config import MqttSettings
+from store.records import Message
 
 from . import metrics
-from .records import Message
+from .settings import MqttSettings
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from pingan.config import IngestSettings
+from store.records import DeadLetter, Message, Record, Registration, Reject, RejectReason
 
 from .decode import Decoder
 from .filters import Accuracy, Coordinates, DeviceRegistry, Duplicates, ResolveDevice, Speed, Stage, TimeSanity
-from .records import DeadLetter, Message, Record, Registration, Reject, RejectReason
+from .settings import IngestSettings
 
 log = logging.getLogger(__name__)
 

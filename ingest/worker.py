@@ -26,17 +26,8 @@ import psycopg
 
 from geofence.grid import Grid
 from geofence.lookup import CellIndex
-from pingan.config import Settings
 from store import registry as registry_store
-from store.results import last_until, mark_late, record_uptime
-from store.writer import Batch, BatchWriter
-
-from . import metrics
-from .directory import DeviceDirectory
-from .hotstate import HotState
-from .mqtt import Inbound, MqttSource
-from .pipeline import Pending, Pipeline, build_pipeline, clean
-from .records import (
+from store.records import (
     CameraHealth,
     CameraSnapshot,
     Checkin,
@@ -46,6 +37,15 @@ from .records import (
     Registration,
     RejectReason,
 )
+from store.results import last_until, mark_late, record_uptime
+from store.writer import Batch, BatchWriter
+
+from . import metrics
+from .directory import DeviceDirectory
+from .hotstate import HotState
+from .mqtt import Inbound, MqttSource
+from .pipeline import Pending, Pipeline, build_pipeline, clean
+from .settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class WorkerStats:
 
 
 class IngestWorker:
-    def __init__(self, settings: Settings, source: MqttSource, connect: Callable[[], psycopg.Connection],
+    def __init__(self, settings: WorkerSettings, source: MqttSource, connect: Callable[[], psycopg.Connection],
                  hot: HotState | None, *, registry_refresh_s: float = 30.0):
         self.settings = settings
         self.source = source

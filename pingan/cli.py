@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from . import logs
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, CoverageSettings, Settings, load_settings
 
 log = logging.getLogger("pingan")
 
@@ -238,10 +238,19 @@ def cmd_simulate(settings: Settings, args) -> int:
 def _simulation(name: str, settings: Settings):
     from simulators.scenario import Scenario, run
 
-    from .coverage import truth_standard
-
     log.info("generating scenario %s and its ground truth", name)
-    return run(Scenario.load(name), truth_standard(settings.coverage))
+    return run(Scenario.load(name), _truth_standard(settings.coverage))
+
+
+def _truth_standard(c: CoverageSettings):
+    """The standards as the simulators' ground truth takes them: plain numbers."""
+    from simulators.truth import TruthStandard
+
+    return TruthStandard(max_gap_s=c.max_gap_s, min_dwell_s={"foot": c.min_dwell_foot_s, "bike": c.min_dwell_bike_s,
+                                                              "car": c.min_dwell_car_s},
+                         revisit_key_minutes=c.revisit_key_minutes, revisit_normal_minutes=c.revisit_normal_minutes,
+                         active_from=c.active_from, active_to=c.active_to, timezone=c.timezone,
+                         min_camera_uptime=c.min_camera_uptime, min_checkpoint_compliance=c.min_checkpoint_compliance)
 
 
 def _broker(address, settings: Settings):

@@ -162,17 +162,6 @@ def _cell_json(c: CellResult, tz: str) -> dict:
     }
 
 
-def truth_standard(c: CoverageSettings):
-    """The standards as the simulators' ground truth takes them: plain numbers."""
-    from simulators.truth import TruthStandard
-
-    return TruthStandard(max_gap_s=c.max_gap_s, min_dwell_s={"foot": c.min_dwell_foot_s, "bike": c.min_dwell_bike_s,
-                                                              "car": c.min_dwell_car_s},
-                         revisit_key_minutes=c.revisit_key_minutes, revisit_normal_minutes=c.revisit_normal_minutes,
-                         active_from=c.active_from, active_to=c.active_to, timezone=c.timezone,
-                         min_camera_uptime=c.min_camera_uptime, min_checkpoint_compliance=c.min_checkpoint_compliance)
-
-
 def summary(a: Assessor, r: PeriodResult) -> dict:
     """The product's figures for a one-part period, in the shape the ground truth is compared with."""
     if r.detail is None:

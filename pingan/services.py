@@ -41,7 +41,7 @@ class Registry:
 
 def load_registry(settings: Settings) -> tuple[Registry | None, list[GridProblem]]:
     """Read the grid and registry files (or the demo city); every problem with its location."""
-    from simulators.demo import demo_city
+    from .democity import demo_city
 
     problems: list[GridProblem] = []
     demo = demo_city() if settings.demo else None

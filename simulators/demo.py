@@ -1,6 +1,6 @@
-"""The built-in demo: a small city (16 grid cells, 12 cameras, 2 checkpoints, 8 patrol units)
-and live traffic for it, so ``pingan run --simulate demo`` shows the whole path working with
-nothing configured. Deterministic for a given seed.
+"""Live traffic for the built-in demo city (``pingan.democity``: 16 grid cells, 12 cameras,
+2 checkpoints, 8 patrol units), so ``pingan run --simulate demo`` shows the whole path working
+with nothing configured. Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -16,67 +16,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from pingan.democity import EAST, NORTH, SOUTH, WEST, demo_city
+
 log = logging.getLogger(__name__)
-
-# A rectangle of a city at about 32° N: 2 districts × 2 streets × 2×2 grid cells.
-WEST, SOUTH, EAST, NORTH = 118.74, 32.02, 118.82, 32.08
-
-
-def _box(x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
-    return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
-
-
-def _feature(geometry: dict[str, Any], **props: Any) -> dict[str, Any]:
-    return {"type": "Feature", "properties": props, "geometry": geometry}
-
-
-def demo_city(seed: int = 7) -> dict[str, Any]:
-    """GeoJSON grid, cameras and checkpoints, and the unit list of the demo city."""
-    rnd = random.Random(seed)
-    grid = [_feature(_box(WEST, SOUTH, EAST, NORTH), id="C", level="city", name="Demo City")]
-    mid_x, mid_y = (WEST + EAST) / 2, (SOUTH + NORTH) / 2
-    cells = []
-    for d, (dx0, dx1) in enumerate(((WEST, mid_x), (mid_x, EAST)), start=1):
-        did = f"D{d}"
-        grid.append(_feature(_box(dx0, SOUTH, dx1, NORTH), id=did, level="district", parent="C",
-                             name=f"District {d}"))
-        for s, (sy0, sy1) in enumerate(((SOUTH, mid_y), (mid_y, NORTH)), start=1):
-            sid = f"{did}S{s}"
-            grid.append(_feature(_box(dx0, sy0, dx1, sy1), id=sid, level="street", parent=did,
-                                 name=f"Street {d}-{s}"))
-            xs = (dx0, (dx0 + dx1) / 2, dx1)
-            ys = (sy0, (sy0 + sy1) / 2, sy1)
-            for i in range(2):
-                for j in range(2):
-                    cid = f"{sid}G{2 * j + i + 1}"
-                    key = rnd.random() < 0.25
-                    grid.append(_feature(_box(xs[i], ys[j], xs[i + 1], ys[j + 1]), id=cid, level="grid",
-                                         parent=sid, name=f"Grid {cid}", priority="key" if key else "normal",
-                                         revisit_minutes=30 if key else 120))
-                    cells.append((xs[i], ys[j], xs[i + 1], ys[j + 1]))
-    categories = ["main_street", "busy_junction", "key_department", "key_site", "perimeter_junction", "other"]
-    cameras = []
-    for n in range(12):
-        x0, y0, x1, y1 = cells[n % len(cells)]
-        cameras.append(_feature({"type": "Point", "coordinates": [round(rnd.uniform(x0, x1), 6),
-                                                                  round(rnd.uniform(y0, y1), 6)]},
-                                id=f"cam{n + 1:02d}", name=f"Camera {n + 1}", category=categories[n % 6],
-                                expected_fps=25))
-    checkpoints = [
-        _feature({"type": "Point", "coordinates": [WEST + 0.002, mid_y]}, id="cp-west", name="West gate",
-                 radius_m=80, min_staff=2, schedule=[{"days": "mon-sun", "start": "00:00", "end": "24:00"}]),
-        _feature({"type": "Point", "coordinates": [EAST - 0.002, mid_y]}, id="cp-east", name="East gate",
-                 radius_m=80, min_staff=2, schedule=[{"days": "mon-sun", "start": "07:00", "end": "22:00"}]),
-    ]
-    units = [{"id": f"u{n + 1:02d}", "kind": ("car", "bike", "foot")[n % 3], "team": f"D{n % 2 + 1}S{n // 2 % 2 + 1}"}
-             for n in range(8)]
-    return {
-        "grid": {"type": "FeatureCollection", "features": grid},
-        "cameras": {"type": "FeatureCollection", "features": cameras},
-        "checkpoints": {"type": "FeatureCollection", "features": checkpoints},
-        "units": units,
-    }
-
 
 @dataclass
 class _Unit:
@@ -94,7 +36,7 @@ class DemoTraffic:
 
     def __init__(self, host: str, port: int, *, seed: int = 7, gps_every_s: float = 2.0,
                  health_every_s: float = 10.0, username: str | None = None, password: str | None = None):
-        self.city = demo_city(seed)
+        self.city = demo_city()
         self.rnd = random.Random(seed)
         self.gps_every = gps_every_s
         self.health_every = health_every_s

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import psycopg
 from psycopg import sql
 
-from ingest.records import CameraHealth, CameraSnapshot, Checkin, DeadLetter, DeviceStatus, PatrolFix, Registration
+from .records import CameraHealth, CameraSnapshot, Checkin, DeadLetter, DeviceStatus, PatrolFix, Registration
 
 
 @dataclass(frozen=True)

@@ -1,76 +1,24 @@
-"""Real services the tests start for themselves: a Mosquitto with the product's configuration,
-a private PostgreSQL or Redis that a test may stop and restart, and a PostgreSQL cluster with
-the TimescaleDB engine preloaded (built from tests/timescale/ by tests/run.sh)."""
+"""Real services the tests start for themselves: a Mosquitto with the product's configuration
+(simulators.broker, shared with the benchmarks), a private PostgreSQL or Redis that a test may
+stop and restart, and a PostgreSQL cluster with the TimescaleDB engine preloaded (built from
+tests/timescale/ by tests/run.sh)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
 import redis
 
+from simulators.broker import Mosquitto, free_port, wait_port
+
+__all__ = ["Mosquitto", "PrivatePostgres", "PrivateRedis", "TimescaleCluster", "free_port", "wait_port"]
+
 ROOT = Path(__file__).resolve().parent.parent
-MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
-
-
-class Mosquitto:
-    """Mosquitto 2 with deploy/mosquitto/mosquitto.conf plus a loopback listener and a private
-    persistence directory."""
-
-    def __init__(self, workdir: Path, port: int | None = None, extra: str = "", anonymous: bool = True):
-        self.workdir = workdir
-        self.port = port or free_port()
-        self.extra = extra
-        self.anonymous = anonymous
-        self.proc: subprocess.Popen | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> "Mosquitto":
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.read_text() + f"\npersistence_location {self.workdir}/\n"
-                        f"listener {self.port} 127.0.0.1\nallow_anonymous {str(self.anonymous).lower()}\n"
-                        f"{self.extra}\n"
-                        + ("user root\n" if os.geteuid() == 0 else ""))
-        self.log = open(self.workdir / "mosquitto.log", "ab")
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=self.log, stderr=self.log)
-        wait_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-        self.proc = None
-        if getattr(self, "log", None):
-            self.log.close()
 
 
 class PrivatePostgres:

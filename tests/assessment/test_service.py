@@ -13,7 +13,7 @@ import psycopg
 from assessment.defence import Assessor
 from assessment.service import Sweeper
 from assessment.standards import Standards
-from ingest.records import PatrolFix
+from store.records import PatrolFix
 from store.writer import Batch, BatchWriter
 
 from ..conftest import observed, query

@@ -13,7 +13,7 @@ from geofence.checks import check_grid
 from geofence.crs import CoordinateSystem, MetricFrame, wgs84_to_gcj02
 from geofence.grid import Grid
 from geofence.lookup import CellIndex
-from simulators.demo import demo_city
+from pingan.democity import demo_city
 
 FRAME = MetricFrame(118.78, 32.05)  # the grids below are drawn in metres around this point
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from ingest.directory import DeviceDirectory
 from ingest.pipeline import build_pipeline
-from ingest.records import CameraHealth, CameraSnapshot, Checkin, DeviceStatus, Message, PatrolFix, RejectReason
-from pingan.config import IngestSettings
+from ingest.settings import IngestSettings
+from store.records import CameraHealth, CameraSnapshot, Checkin, DeviceStatus, Message, PatrolFix, RejectReason
 from store.registry import RegistrySnapshot
 
 NOW = 1_800_000_000.0

@@ -6,7 +6,7 @@ import pytest
 
 from ingest.directory import DeviceDirectory
 from ingest.filters import Accuracy, Coordinates, Duplicates, ResolveDevice, Speed, TimeSanity
-from ingest.records import CameraHealth, Checkin, PatrolFix, Reject, RejectReason
+from store.records import CameraHealth, Checkin, PatrolFix, Reject, RejectReason
 from store.registry import RegistrySnapshot
 
 NOW = 1_800_000_000.0

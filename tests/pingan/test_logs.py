@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from ingest.records import Message
 from pingan.logs import JsonFormatter
+from store.records import Message
 from tests.ingest.test_decode_properties import NOW, make_pipeline
 
 

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 import psycopg
 import pytest
 
-from ingest.records import CameraHealth, DeadLetter, PatrolFix, RejectReason
 from ingest.worker import IngestWorker
 from store.migrate import MigrationError, migrate
+from store.records import CameraHealth, DeadLetter, PatrolFix, RejectReason
 from store.writer import Batch, BatchWriter
 
 from ..conftest import make_settings, query

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from ingest.records import CameraHealth, PatrolFix
 from store.migrate import COMPRESSED, RETAINED, migrate
+from store.records import CameraHealth, PatrolFix
 from store.writer import Batch, BatchWriter
 
 pytestmark = pytest.mark.timescale

@@ -13,7 +13,7 @@ import psycopg
 from assessment.standards import Standards
 from assessment.uptime import camera_uptime
 from geofence.sites import Camera, CameraCategory
-from ingest.records import CameraHealth, DeviceStatus
+from store.records import CameraHealth, DeviceStatus
 from store.writer import Batch, BatchWriter
 
 from ..conftest import observed, query

@@ -1,4 +1,5 @@
-"""What travels inward after the boundary: frozen, validated records and rejects with reasons."""
+"""What travels inward after the boundary and what the store holds: frozen, validated records,
+and rejects with reasons. Every layer may import this module; it imports none of them."""
 
 from __future__ import annotations
 
