@@ -40,6 +40,11 @@ class DeviceDirectory:
             return wire_id if wire_id in s.checkpoints else None
         return None
 
+    def checkpoint_of_region(self, region: str) -> str | None:
+        """The checkpoint a region (an OwnTracks geofence) is named after: by id, else by name."""
+        s = self._snap
+        return region if region in s.checkpoints else s.checkpoint_names.get(region)
+
     def register(self, kind: str, wire_id: str, source: str) -> Registration:
         with self._lock:
             s = self._snap

@@ -28,6 +28,7 @@ from store.records import (
     Registration,
     Reject,
     RejectReason,
+    Transition,
 )
 
 _GEOD = Geod(ellps="WGS84")
@@ -49,9 +50,10 @@ class DeviceRegistry(Protocol):
     def register(self, kind: str, wire_id: str, source: str) -> Registration: ...
 
 
-_KIND = {PatrolFix: "unit", CameraHealth: "camera", CameraSnapshot: "camera", Checkin: "checkpoint"}
+_KIND = {PatrolFix: "unit", CameraHealth: "camera", CameraSnapshot: "camera", Checkin: "checkpoint",
+         Transition: "unit"}
 _ID_FIELD = {PatrolFix: "unit_id", CameraHealth: "camera_id", CameraSnapshot: "camera_id",
-             Checkin: "checkpoint_id", DeviceStatus: "device_id"}
+             Checkin: "checkpoint_id", DeviceStatus: "device_id", Transition: "unit_id"}
 
 
 class ResolveDevice:
@@ -101,9 +103,11 @@ class TimeSanity:
         for r in records:
             ts = r.ts
             if not ts <= newest:  # also NaN
-                out.append(Reject(RejectReason.FUTURE_TIMESTAMP, f"ts {ts} is {ts - now:.0f} s ahead", r.device))
+                out.append(Reject(RejectReason.FUTURE_TIMESTAMP, f"ts {ts} is {ts - now:.0f} s ahead "
+                                                                 f"(ingest.max_future_s = {self.max_future:g})", r.device))
             elif ts < oldest:
-                out.append(Reject(RejectReason.STALE_TIMESTAMP, f"ts {ts} is {now - ts:.0f} s old", r.device))
+                out.append(Reject(RejectReason.STALE_TIMESTAMP, f"ts {ts} is {now - ts:.0f} s old "
+                                                                f"(ingest.max_age_s = {self.max_age:g})", r.device))
             else:
                 out.append(r)
         return out
@@ -139,7 +143,8 @@ class Accuracy:
         out: Verdicts = []
         for r in records:
             if type(r) is PatrolFix and r.acc is not None and r.acc > self.max_accuracy:
-                r = Reject(RejectReason.LOW_ACCURACY, f"acc {r.acc} m > {self.max_accuracy} m", r.unit_id)
+                r = Reject(RejectReason.LOW_ACCURACY, f"acc {r.acc} m > {self.max_accuracy:g} m "
+                                                      "(ingest.max_accuracy_m)", r.unit_id)
             out.append(r)
         return out
 
@@ -152,6 +157,8 @@ def _dedup_key(record: Record) -> tuple | None:
         return (record.ts, record.source)
     if t is Checkin:
         return (record.officer, record.ts, record.action)
+    if t is Transition:
+        return (record.ts, record.region, record.event)
     return None
 
 
@@ -237,7 +244,8 @@ class Speed:
                     d = dist[k] if guess[k] == ref else _GEOD.inv(lon, lat, f.lon, f.lat)[2]
                     if d / dt > self.max_speed:
                         out[i] = Reject(RejectReason.IMPOSSIBLE_SPEED,
-                                        f"{d:.0f} m in {dt:.1f} s = {d / dt:.1f} m/s > {self.max_speed} m/s",
+                                        f"{d:.0f} m in {dt:.1f} s = {d / dt:.1f} m/s > {self.max_speed:g} m/s "
+                                        "(ingest.max_speed_mps)",
                                         f.unit_id)
                         continue
                 if f.ts <= ts:

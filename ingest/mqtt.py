@@ -40,19 +40,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from store.records import Message
 
 from . import metrics
+from .decode import topic_filters
 from .settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
-TOPICS = (
-    "pingan/v1/patrol/+/gps",
-    "pingan/v1/camera/+/health",
-    "pingan/v1/camera/+/snapshot",
-    "pingan/v1/camera/+/status",
-    "pingan/v1/checkpoint/+/checkin",
-    "owntracks/+/+",
-    "frigate/stats",
-)
 
 # CONNACK reasons after which retrying cannot help (v5 codes; paho maps 3.1.1 codes onto them).
 _FATAL = {"Bad user name or password", "Not authorized", "Client identifier not valid",
@@ -319,11 +311,15 @@ class _Network:
             self.outstanding = 0  # the broker resends whatever was not acked
         log.info("connected to %s:%s as %s (session present: %s)", self.address.host, self.address.port,
                  self.settings.client_id, flags.session_present)
+        # every connect subscribes again, session present or not: a broker restored from its
+        # persistence keeps the session but may have lost a shared subscription
+        filters = topic_filters(self.settings.frigate)
         if self.v5:
             opts = SubscribeOptions(qos=1)
-            topics = [(f"$share/{self.settings.share_group}/{t}", opts) for t in TOPICS]
+            group = self.settings.share_group
+            topics = [(f"$share/{group}/{t}" if group else t, opts) for t in filters]
         else:
-            topics = [(t, 1) for t in TOPICS]
+            topics = [(t, 1) for t in filters]
         client.subscribe(topics)
         self._send(("connected", self.generation, bool(flags.session_present)))
 

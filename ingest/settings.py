@@ -20,8 +20,11 @@ class MqttSettings(_Section):
     )
     client_id: str = Field("pingan-ingest-1", min_length=1, max_length=64,
                            description="Persistent session id; unique per worker")
-    share_group: str = Field("pingan-ingest", pattern=r"^[A-Za-z0-9_.-]+$",
-                             description="Shared-subscription group the workers split the load in")
+    share_group: str = Field("pingan-ingest", pattern=r"^[A-Za-z0-9_.-]*$",
+                             description="Shared-subscription group the workers split the load in; empty: a "
+                                         "plain subscription (one worker), which a broker restart never loses")
+    frigate: Literal["stats", "all", "off"] = Field(
+        "stats", description="Frigate topics: frigate/stats; all of frigate/# (the rest dead-lettered); or none")
     protocol: Literal["5", "3.1.1"] = Field(
         "5", description="MQTT protocol; 3.1.1 has no shared subscriptions (single worker)")
     session_expiry_s: int = Field(86_400, ge=60, le=2**32 - 1,

@@ -36,6 +36,7 @@ from store.records import (
     PatrolFix,
     Registration,
     RejectReason,
+    Transition,
 )
 from store.results import last_until, mark_late, record_uptime
 from store.writer import Batch, BatchWriter
@@ -203,6 +204,12 @@ class IngestWorker:
                 batch.statuses.append(r)
             elif t is Checkin:
                 batch.checkins.append((r, m.received))
+            elif t is Transition:
+                batch.transitions.append((r, m.received))
+                cp = self.directory.checkpoint_of_region(r.region)
+                if cp is not None:  # a region named after a checkpoint: a check-in
+                    batch.checkins.append((Checkin(cp, r.ts, r.unit_id, "on" if r.event == "enter" else "off", "gps"),
+                                           m.received))
         batch.dead.extend(out.rejects)
         if self._registrations:
             batch.registrations.extend(self._registrations)
@@ -372,12 +379,14 @@ def _singletons(batch: Batch):
         yield Batch(statuses=[s])
     for c in batch.checkins:
         yield Batch(checkins=[c])
+    for t in batch.transitions:
+        yield Batch(transitions=[t])
     for d in batch.dead:
         yield Batch(dead=[d])
 
 
 def _as_dead_letter(part: Batch, error: str) -> DeadLetter:
-    for rows in (part.fixes, part.health, part.snapshots, part.checkins):
+    for rows in (part.fixes, part.health, part.snapshots, part.checkins, part.transitions):
         if rows:
             record, received = rows[0]
             break

@@ -15,6 +15,8 @@ class RejectReason(StrEnum):
     UNKNOWN_TOPIC = "unknown_topic"
     UNSUPPORTED_MESSAGE = "unsupported_message"
     NOT_JPEG = "not_jpeg"
+    CORRUPT_IMAGE = "corrupt_image"  # starts like a JPEG but does not decode
+    EMPTY = "empty"  # nothing to record: an empty payload, a retained message cleared, stats without cameras
     UNKNOWN_DEVICE = "unknown_device"
     INVALID_COORDINATES = "invalid_coordinates"
     NULL_ISLAND = "null_island"
@@ -115,7 +117,24 @@ class Checkin(msgspec.Struct, frozen=True):
         return self.checkpoint_id
 
 
-Record = PatrolFix | CameraHealth | CameraSnapshot | DeviceStatus | Checkin
+class Transition(msgspec.Struct, frozen=True):
+    """A unit entering or leaving a region it watches (OwnTracks ``transition`` events)."""
+
+    unit_id: str
+    ts: float
+    region: str
+    event: str  # enter | leave
+    lat: float | None = None
+    lon: float | None = None
+    acc: float | None = None
+    source: str = "owntracks"
+
+    @property
+    def device(self) -> str:
+        return self.unit_id
+
+
+Record = PatrolFix | CameraHealth | CameraSnapshot | DeviceStatus | Checkin | Transition
 
 
 class Reject(msgspec.Struct, frozen=True):

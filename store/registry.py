@@ -42,6 +42,7 @@ class RegistrySnapshot:
     cameras: set[str] = field(default_factory=set)
     frigate: dict[str, str] = field(default_factory=dict)  # Frigate camera name → camera id
     checkpoints: set[str] = field(default_factory=set)
+    checkpoint_names: dict[str, str] = field(default_factory=dict)  # name → checkpoint id
 
 
 class RegistryError(ValueError):
@@ -174,7 +175,10 @@ def load_snapshot(conn: psycopg.Connection) -> RegistrySnapshot:
         snap.cameras.add(camera_id)
         if frigate:
             snap.frigate[frigate] = camera_id
-    snap.checkpoints.update(r[0] for r in conn.execute("SELECT checkpoint_id FROM pingan.checkpoint"))
+    for cp_id, name in conn.execute("SELECT checkpoint_id, name FROM pingan.checkpoint"):
+        snap.checkpoints.add(cp_id)
+        if name:
+            snap.checkpoint_names[name] = cp_id
     conn.commit()
     return snap
 

@@ -20,7 +20,16 @@ from typing import Iterable, Sequence
 import psycopg
 from psycopg import sql
 
-from .records import CameraHealth, CameraSnapshot, Checkin, DeadLetter, DeviceStatus, PatrolFix, Registration
+from .records import (
+    CameraHealth,
+    CameraSnapshot,
+    Checkin,
+    DeadLetter,
+    DeviceStatus,
+    PatrolFix,
+    Registration,
+    Transition,
+)
 
 
 @dataclass(frozen=True)
@@ -90,11 +99,14 @@ DEVICE_STATUS = TableSpec("device_status", (
 CHECKIN = TableSpec("checkin", (
     ("ts", "float8"), ("checkpoint_id", "text"), ("officer", "text"), ("action", "text"), ("method", "text"),
     ("received_at", "float8")), frozenset({"ts", "received_at"}), assessed=True)
+TRANSITION = TableSpec("transition", (
+    ("ts", "float8"), ("unit_id", "text"), ("region", "text"), ("event", "text"), ("lat", "float8"), ("lon", "float8"),
+    ("acc", "float4"), ("source", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}))
 DEAD_LETTER = TableSpec("dead_letter", (
     ("received_at", "float8"), ("topic", "text"), ("reason", "text"), ("detail", "text"), ("device_id", "text"),
     ("payload", "bytea"), ("payload_size", "int4")), frozenset({"received_at"}))
 
-ALL_TABLES = (PATROL_PING, CAMERA_HEALTH, CAMERA_SNAPSHOT, DEVICE_STATUS, CHECKIN, DEAD_LETTER)
+ALL_TABLES = (PATROL_PING, CAMERA_HEALTH, CAMERA_SNAPSHOT, DEVICE_STATUS, CHECKIN, TRANSITION, DEAD_LETTER)
 
 
 @dataclass
@@ -106,12 +118,13 @@ class Batch:
     snapshots: list[tuple[CameraSnapshot, float]] = field(default_factory=list)
     statuses: list[DeviceStatus] = field(default_factory=list)
     checkins: list[tuple[Checkin, float]] = field(default_factory=list)
+    transitions: list[tuple[Transition, float]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     registrations: list[Registration] = field(default_factory=list)
 
     def __len__(self) -> int:
         return (len(self.fixes) + len(self.health) + len(self.snapshots) + len(self.statuses)
-                + len(self.checkins) + len(self.dead))
+                + len(self.checkins) + len(self.transitions) + len(self.dead))
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,8 @@ class BatchWriter:
         yield CAMERA_SNAPSHOT, [self._snapshot_row(s, r) for s, r in b.snapshots]
         yield DEVICE_STATUS, [(s.ts, s.kind, s.device_id, s.online, s.source) for s in b.statuses]
         yield CHECKIN, [(c.ts, c.checkpoint_id, c.officer, c.action, c.method, r) for c, r in b.checkins]
+        yield TRANSITION, [(t.ts, t.unit_id, t.region, t.event, t.lat, t.lon, t.acc, t.source, r)
+                           for t, r in b.transitions]
         yield DEAD_LETTER, [(d.received, d.topic, str(d.reason), d.detail, d.device, d.payload, d.payload_size)
                             for d in b.dead]
 

@@ -78,3 +78,62 @@ def test_valid_fixes_are_accepted_as_sent(lat, lon, ts, acc):
     assert not out.rejects
     (fix,) = out.records
     assert (fix.unit_id, fix.ts, fix.lat, fix.lon, fix.acc) == ("u1", ts, lat, lon, acc)
+
+
+def test_deeply_nested_json_is_malformed_on_every_topic():
+    """A payload nested 50,000 levels deep used to raise RecursionError (an internal_error)."""
+    from ingest.decode import Decoder
+
+    decode = Decoder(10**7, 10**7)
+    deep_object = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+    deep_array = b"[" * 50_000 + b"]" * 50_000
+    for topic in ("pingan/v1/patrol/u1/gps", "pingan/v1/camera/c1/health", "pingan/v1/camera/c1/status",
+                  "pingan/v1/checkpoint/cp/checkin", "owntracks/a/b", "owntracks/a/b/event", "frigate/stats"):
+        for payload in (deep_object, deep_array, b'{"_type": "location", "x": ' + deep_array + b"}"):
+            out = decode(Message(topic, payload, NOW))
+            assert out.reason is RejectReason.MALFORMED, (topic, out)
+
+
+def test_owntracks_and_frigate_as_real_clients_send_them():
+    from ingest.decode import Decoder
+
+    decode = Decoder(65536, 10**6)
+    # older iOS apps send -1 for "unknown" speed and course: a fix with those unknown, not a reject
+    (fix,) = decode(Message("owntracks/a/b", json.dumps(
+        {"_type": "location", "tst": NOW, "lat": 32.0, "lon": 118.8, "vel": -1, "cog": -1, "batt": 50}).encode(), NOW))
+    assert (fix.spd, fix.hdg, fix.batt) == (None, None, 50)
+    assert decode(Message("owntracks/a/b", json.dumps(
+        {"_type": "location", "tst": NOW, "lat": 32.0, "lon": 118.8, "vel": -5}).encode(), NOW)).reason is \
+        RejectReason.MALFORMED
+    # a transition event, on the event subtopic
+    (t,) = decode(Message("owntracks/a/b/event", json.dumps(
+        {"_type": "transition", "tst": NOW, "event": "enter", "desc": "West gate", "lat": 32.05, "lon": 118.74,
+         "acc": 12, "t": "c"}).encode(), NOW))
+    assert (t.unit_id, t.region, t.event, t.ts) == ("a/b", "West gate", "enter", NOW)
+    for kind in ("waypoint", "card", "status"):
+        r = decode(Message("owntracks/a/b", json.dumps({"_type": kind}).encode(), NOW))
+        assert r.reason is RejectReason.UNSUPPORTED_MESSAGE and "carry nothing Pingan records" in r.detail
+    # Frigate before 0.14 had its cameras at the top level; without cameras there is nothing to record
+    rows = decode(Message("frigate/stats", json.dumps(
+        {"front": {"camera_fps": 5.0, "process_fps": 5.0, "skipped_fps": 0, "detection_fps": 1.0},
+         "detection_fps": 1.0, "detectors": {"cpu": {"inference_speed": 10}},
+         "service": {"uptime": 10, "last_updated": NOW}}).encode(), NOW))
+    assert [(h.camera_id, h.fps, h.ts) for h in rows] == [("front", 5.0, NOW)]
+    assert decode(Message("frigate/stats", b'{"cameras": {}}', NOW)).reason is RejectReason.EMPTY
+    assert decode(Message("frigate/stats", b'{"service": {"uptime": 3}}', NOW)).reason is RejectReason.EMPTY
+
+
+def test_a_snapshot_is_a_jpeg_only_if_it_decodes():
+    import cv2
+    import numpy as np
+
+    from ingest.decode import Decoder
+
+    decode = Decoder(65536, 10**6)
+    real = cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8))[1].tobytes()
+    assert isinstance(decode(Message("pingan/v1/camera/c/snapshot", real, NOW)), list)
+    for bad in (b"\xff\xd8\xff", real[:len(real) // 2], real[:20] + bytes(400) + b"\xff\xd9",
+                b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(300) + b"\xff\xd9"):
+        r = decode(Message("pingan/v1/camera/c/snapshot", bad, NOW))
+        assert r.reason is RejectReason.CORRUPT_IMAGE, (bad[:30], r)
+    assert decode(Message("pingan/v1/camera/c/snapshot", b"GIF89a", NOW)).reason is RejectReason.NOT_JPEG

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import cv2
+import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
@@ -12,7 +14,7 @@ from ingest.hotstate import camera_key, latest_position
 
 from ..conftest import query, wait_for
 
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + bytes(200) + b"\xff\xd9"
+JPEG = cv2.imencode(".jpg", np.full((24, 32, 3), 90, np.uint8))[1].tobytes()  # a real one: it must decode
 
 
 def count(db_url: str, table: str, where: str = "true", params: tuple = ()) -> int:
@@ -71,8 +73,9 @@ def test_camera_health_snapshot_status_and_checkin(start_worker, publisher, db_u
     assert wait_for(lambda: redis_client.hget(camera_key("cam02"), "status")) == b"offline"
     publisher.publish("pingan/v1/camera/cam02/status", b"", retain=True)  # clearing it is not an event
     publisher.flush()
-    time.sleep(0.3)
-    assert count(db_url, "device_status") == 1 and count(db_url, "dead_letter") == 0
+    wait_for(lambda: count(db_url, "dead_letter") == 1, what="the cleared status accounted for")
+    assert count(db_url, "device_status") == 1
+    assert query(db_url, "SELECT reason, device_id FROM pingan.dead_letter") == [("empty", "cam02")]
 
 
 def test_owntracks_and_frigate(start_worker, publisher, db_url):
@@ -126,8 +129,17 @@ BAD = [
     ("pingan/v1/camera/cam03/snapshot", b"\xff\xd8\xff" + bytes(3000), "oversized"),
     ("pingan/v1/camera/cam03/status", b"sleeping", "malformed"),
     ("pingan/v1/checkpoint/cp-east/checkin", {"ts": 0, "officer": "p1", "action": "maybe"}, "malformed"),
-    ("pingan/v1/patrol/u02/gps", {"ts": 0, "lat": 32.03, "lon": 118.75, "pad": "x" * 5000}, "oversized"),
-    ("owntracks/alice/phone", {"_type": "transition", "tst": 1}, "unsupported_message"),
+    ("pingan/v1/patrol/u02/gps", {"ts": 0, "lat": 32.03, "lon": 118.75, "pad": "x" * 9000}, "oversized"),
+    ("owntracks/alice/phone", {"_type": "waypoint", "tst": 1}, "unsupported_message"),
+    ("owntracks/alice/phone", {"_type": "transition", "tst": 1}, "malformed"),  # no event, no region
+    ("owntracks/alice/phone/info", {"_type": "card", "name": "Alice"}, "unsupported_message"),
+    ("owntracks/alice/phone/nonsense", {"_type": "location"}, "unknown_topic"),
+    ("pingan/v1/patrol/u02/gps/extra", {"ts": 0, "lat": 32.03, "lon": 118.75}, "unknown_topic"),
+    ("pingan/v1/patrl/u02/gps", {"ts": 0, "lat": 32.03, "lon": 118.75}, "unknown_topic"),
+    ("pingan/v1/patrol/u02/gps", b"[" * 3000 + b"]" * 3000, "malformed"),  # nested too deeply
+    ("pingan/v1/camera/cam03/snapshot", b"\xff\xd8\xff", "corrupt_image"),
+    ("pingan/v1/camera/cam03/snapshot", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(500) + b"\xff\xd9", "corrupt_image"),
+    ("frigate/stats", {"cameras": {}, "service": {"uptime": 5}}, "empty"),
     ("owntracks/bob/phone", {"_type": "location", "tst": 0, "lat": 32.03, "lon": 118.75}, "unknown_device"),
 ]
 
@@ -154,7 +166,7 @@ def _metric(name: str, **labels: str) -> float:
 def test_every_filter_rejects_with_its_reason(start_worker, publisher, db_url):
     before = {r: _metric("pingan_ingest_rejected_total", reason=r) for _, _, r in BAD}
     received = _metric("pingan_ingest_messages_received_total")
-    start_worker(max_payload_bytes=4096, snapshot_max_bytes=2048, dead_letter_payload_bytes=64)
+    start_worker(max_payload_bytes=8192, snapshot_max_bytes=2048, dead_letter_payload_bytes=64)
     now = time.time()
     for topic, payload, _ in BAD:
         publisher.publish(topic, _fill(payload, now))
@@ -165,6 +177,8 @@ def test_every_filter_rejects_with_its_reason(start_worker, publisher, db_url):
     assert got == sorted((t, r) for t, _, r in BAD)
     for _topic, reason, detail, payload, size in rows:
         assert detail, f"{reason} has no detail"
+        if reason in ("stale_timestamp", "future_timestamp", "low_accuracy", "oversized"):
+            assert "(ingest." in detail, detail  # a limit names its setting
         assert len(payload) <= 64 and size >= len(payload)
     assert count(db_url, "patrol_ping") + count(db_url, "camera_health") + count(db_url, "checkin") == 0
     # and each is counted by reason in the Prometheus metrics
@@ -254,3 +268,20 @@ def test_camera_times_are_the_devices_and_the_worker_records_its_own_uptime(star
     wait_for(lambda: query(db_url, "SELECT date_part('epoch', until) FROM pingan.ingest_uptime "
                                    "WHERE source = 'worker'")[0][0] > first[0][1] + 0.5, what="a later heartbeat")
     assert w.source.receiving
+
+
+def test_owntracks_transitions_and_checkpoint_regions(start_worker, publisher, db_url):
+    """A region named after a checkpoint (its id or its name) is a check-in; any region is stored."""
+    start_worker()
+    now = time.time()
+    for t, event, region in ((now - 300, "enter", "West gate"), (now - 60, "leave", "West gate"),
+                             (now - 30, "enter", "Home"), (now - 20, "enter", "cp-east")):
+        publisher.publish("owntracks/alice/phone/event", {"_type": "transition", "tst": t, "event": event,
+                                                          "desc": region, "lat": 32.05, "lon": 118.742, "acc": 10})
+    publisher.flush()
+    wait_for(lambda: count(db_url, "transition") == 4 and count(db_url, "checkin") == 3, what="transitions")
+    assert sorted(query(db_url, "SELECT checkpoint_id, officer, action, method FROM pingan.checkin")) == [
+        ("cp-east", "ot-alice", "on", "gps"), ("cp-west", "ot-alice", "off", "gps"), ("cp-west", "ot-alice", "on", "gps")]
+    assert sorted(r[0] for r in query(db_url, "SELECT region FROM pingan.transition")) == [
+        "Home", "West gate", "West gate", "cp-east"]
+    assert count(db_url, "dead_letter") == 0

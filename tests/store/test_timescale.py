@@ -23,16 +23,17 @@ def conn(timescale):
     with psycopg.connect(url, autocommit=True) as c:
         report = migrate(c, compress_after_days=3, retain_days=90, timescaledb="require")
         assert report.timescale and report.applied == ["001_registry_and_series", "002_time", "003_truth",
-                                                      "004_count_uptime", "005_camera_uptime", "006_daily_uptime"]
+                                                      "004_count_uptime", "005_camera_uptime", "006_daily_uptime",
+                                                      "007_transition"]
         yield c
 
 
 def test_migrations_are_idempotent_on_the_engine(conn):
     assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone() == ("2.28.3",)
     again = migrate(conn, compress_after_days=3, retain_days=90)
-    assert again.timescale and again.applied == [] and again.already == 6
+    assert again.timescale and again.applied == [] and again.already == 7
     assert conn.execute("SELECT version, variant FROM pingan.schema_migration ORDER BY version").fetchall() == [
-        (1, None), (2, "timescale"), (3, None), (4, "timescale"), (5, None), (6, "timescale")]
+        (1, None), (2, "timescale"), (3, None), (4, "timescale"), (5, None), (6, "timescale"), (7, None)]
 
 
 def test_hypertables_policies_and_their_jobs(conn):
