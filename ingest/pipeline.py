@@ -7,6 +7,7 @@ does I/O, so the whole path is testable with plain values.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -87,9 +88,10 @@ class Pipeline:
         log.debug("rejected %s from %s (device %s): %s | %r", reject.reason, msg.topic, reject.device,
                   reject.detail[:200], msg.payload[:80],
                   extra={"topic": msg.topic, "device": reject.device, "reason": str(reject.reason)})
+        digest = hashlib.sha256(msg.topic.encode("utf-8", "replace") + b"\0" + msg.payload).hexdigest()
         return DeadLetter(msg.received, clean(msg.topic), reject.reason, clean(reject.detail)[:1000],
                           clean(reject.device) if reject.device else None,
-                          msg.payload[: self.dead_letter_bytes], len(msg.payload))
+                          msg.payload[: self.dead_letter_bytes], len(msg.payload), digest, msg.redelivered)
 
 
 def clean(text: str) -> str:

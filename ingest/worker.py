@@ -39,7 +39,7 @@ from store.records import (
     Transition,
 )
 from store.results import last_until, mark_late, record_uptime
-from store.writer import Batch, BatchWriter
+from store.writer import Batch, BatchWriter, WriteResult
 
 from . import metrics
 from .directory import DeviceDirectory
@@ -232,16 +232,16 @@ class IngestWorker:
         metrics.COMMIT_SECONDS.observe(elapsed)
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.MESSAGES_RECEIVED.inc(len(acks))
-        for table, n in result.items():
+        for table, n in result.inserted.items():
             metrics.ROWS_STORED.labels(table).inc(n)
             self.stats.stored[table] += n
-        rejected = Counter(str(d.reason) for d in batch.dead)
+        rejected = result.rejected  # a redelivered message's reject is not counted twice
         for reason, n in rejected.items():
             metrics.REJECTED.labels(reason).inc(n)
         self.stats.rejected.update(rejected)
         self.stats.batches += 1
         if self.hot is not None:
-            counters = {"received": len(acks), **{f"stored:{t}": n for t, n in result.items()},
+            counters = {"received": len(acks), **{f"stored:{t}": n for t, n in result.inserted.items()},
                         **{f"rejected:{r}": n for r, n in rejected.items()}}
             ok = self.hot.apply((f for f, _ in batch.fixes), (h for h, _ in batch.health), batch.statuses, counters)
             metrics.REDIS_UP.set(1 if ok else 0)
@@ -249,10 +249,10 @@ class IngestWorker:
         metrics.CONSUMER_LAG.set(time.time() - oldest)
         return True
 
-    def _write(self, batch: Batch) -> dict[str, int]:
+    def _write(self, batch: Batch) -> WriteResult:
         self._connection()
         try:
-            return self._writer.write(batch).inserted
+            return self._writer.write(batch)
         except (psycopg.OperationalError, psycopg.InterfaceError):
             raise
         except psycopg.Error as e:
@@ -260,23 +260,43 @@ class IngestWorker:
             log.warning("batch refused by the database (%s); writing it in parts", e)
             return self._write_parts(batch)
 
-    def _write_parts(self, batch: Batch) -> dict[str, int]:
-        totals: Counter = Counter()
+    def _write_parts(self, batch: Batch) -> WriteResult:
+        """Halve the batch until the rows the database refuses stand alone: about 2·log2(n)
+        transactions for each refused row, the rest written in the halves that succeed."""
+        inserted: Counter = Counter()
+        rejected: Counter = Counter()
         refused: list[DeadLetter] = []
-        for part in list(_singletons(batch)):
+
+        def attempt(items: list[Batch]) -> None:
+            if not items:
+                return
+            part = _merge(items)
             try:
-                totals.update(self._writer.write(part).inserted)
+                r = self._writer.write(part)
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 raise
             except psycopg.Error as e:
-                dead = _as_dead_letter(part, str(e).strip())
-                log.warning("row refused by the database (device %s): %s", dead.device, dead.detail,
-                            extra={"device": dead.device, "reason": "store_error"})
-                refused.append(dead)
+                if len(items) == 1:
+                    dead = _as_dead_letter(part, str(e).strip())
+                    log.warning("row refused by the database (device %s): %s", dead.device, dead.detail,
+                                extra={"device": dead.device, "reason": "store_error"})
+                    refused.append(dead)
+                    return
+                attempt(items[:len(items) // 2])
+                attempt(items[len(items) // 2:])
+                return
+            inserted.update(r.inserted)
+            rejected.update(r.rejected)
+
+        items = list(_singletons(batch))  # the whole was refused already: start with its halves
+        attempt(items[:len(items) // 2])
+        attempt(items[len(items) // 2:])
         if refused:
-            totals.update(self._writer.write(Batch(dead=refused)).inserted)
+            r = self._writer.write(Batch(dead=refused))
+            inserted.update(r.inserted)
+            rejected.update(r.rejected)
             batch.dead.extend(refused)
-        return dict(totals)
+        return WriteResult(dict(inserted), rejected)
 
     def _retry_db(self, op: Callable):
         """Run op until the database answers; None if asked to stop meanwhile."""
@@ -364,6 +384,14 @@ class _Uptime:
     def written(self, until: float) -> None:
         self.last_until = until
         self.gap = None
+
+
+def _merge(parts: list[Batch]) -> Batch:
+    out = Batch()
+    for part in parts:
+        for name in ("fixes", "health", "snapshots", "statuses", "checkins", "transitions", "dead", "registrations"):
+            getattr(out, name).extend(getattr(part, name))
+    return out
 
 
 def _singletons(batch: Batch):

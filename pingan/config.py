@@ -13,7 +13,8 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from types import UnionType
+from typing import Any, Literal, Mapping, Union, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -200,12 +201,27 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def _env_value(raw: str) -> Any:
-    """Environment values are TOML values when they parse as one, strings otherwise."""
+def _env_value(raw: str, key: tuple[str, ...]) -> Any:
+    """An environment value read by its field's type: as written for a text field (so
+    PINGAN_MQTT__CLIENT_ID=1234 is the id "1234"), else as a TOML value when it parses as one."""
+    if _is_text(key):
+        return raw
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+
+
+def _is_text(key: tuple[str, ...]) -> bool:
+    section = Settings.model_fields.get(key[0])
+    model = getattr(section, "annotation", None)
+    field = getattr(model, "model_fields", {}).get(key[1]) if len(key) == 2 else None
+    if field is None:
+        return False
+    kinds = get_args(field.annotation) if get_origin(field.annotation) in (Union, UnionType) else (field.annotation,)
+    kinds = [k for k in kinds if k is not type(None)]
+    return bool(kinds) and all(k in (str, Path) or (get_origin(k) is Literal and all(isinstance(a, str) for a in
+                                                                                      get_args(k))) for k in kinds)
 
 
 def _merge(into: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -247,7 +263,7 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
                 problems.append(Problem(name, "unknown setting (expected PINGAN_<SECTION>__<KEY>, "
                                               f"sections: {', '.join(sorted(sections))})"))
                 continue
-        _merge(data, key, raw if name in ENV_SHORT else _env_value(raw))
+        _merge(data, key, raw if name in ENV_SHORT else _env_value(raw, key))
         origin[key] = name
     if not problems:
         try:

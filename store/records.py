@@ -151,6 +151,8 @@ class DeadLetter(msgspec.Struct, frozen=True):
     device: str | None
     payload: bytes  # truncated
     payload_size: int
+    digest: str | None = None  # of the whole message (topic and payload), to know it again
+    redelivered: bool = False  # the broker sent it again: stored only if not stored already
 
 
 class Registration(msgspec.Struct, frozen=True):

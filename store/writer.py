@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -39,6 +40,8 @@ class TableSpec:
     epoch: frozenset[str] = frozenset({"ts"})
     where: str = ""  # extra filter on the staged rows
     assessed: bool = False  # results are computed from it: late rows mark their hours stale
+    stage_only: frozenset[str] = frozenset()  # staged to decide, not stored
+    returning: str = ""  # a column to return from the inserted rows
 
     @property
     def stage(self) -> str:
@@ -54,12 +57,13 @@ class TableSpec:
             sql.Identifier(self.stage), sql.SQL(", ").join(sql.Identifier(n) for n, _ in self.columns))
 
     def insert(self) -> sql.Composed:
-        names = [n for n, _ in self.columns]
+        names = [n for n, _ in self.columns if n not in self.stage_only]
         select = [sql.SQL("to_timestamp(s.{})").format(sql.Identifier(n)) if n in self.epoch
                   else sql.SQL("s.{}").format(sql.Identifier(n)) for n in names]
-        return sql.SQL("INSERT INTO pingan.{} ({}) SELECT {} FROM {} s {} ON CONFLICT DO NOTHING").format(
+        returning = sql.SQL(f" RETURNING {self.returning}") if self.returning else sql.SQL("")
+        return sql.SQL("INSERT INTO pingan.{} ({}) SELECT {} FROM {} s {} ON CONFLICT DO NOTHING{}").format(
             sql.Identifier(self.table), sql.SQL(", ").join(map(sql.Identifier, names)),
-            sql.SQL(", ").join(select), sql.Identifier(self.stage), sql.SQL(self.where))
+            sql.SQL(", ").join(select), sql.Identifier(self.stage), sql.SQL(self.where), returning)
 
     @property
     def types(self) -> list[str]:
@@ -104,7 +108,12 @@ TRANSITION = TableSpec("transition", (
     ("acc", "float4"), ("source", "text"), ("received_at", "float8")), frozenset({"ts", "received_at"}))
 DEAD_LETTER = TableSpec("dead_letter", (
     ("received_at", "float8"), ("topic", "text"), ("reason", "text"), ("detail", "text"), ("device_id", "text"),
-    ("payload", "bytea"), ("payload_size", "int4")), frozenset({"received_at"}))
+    ("payload", "bytea"), ("payload_size", "int4"), ("digest", "text"), ("redelivered", "bool")),
+    frozenset({"received_at"}),
+    # a message the broker sent again, already dead-lettered once, is not a second reject
+    where="WHERE NOT (s.redelivered AND EXISTS (SELECT 1 FROM pingan.dead_letter d WHERE d.digest = s.digest "
+          "AND d.received_at > to_timestamp(s.received_at) - interval '1 day'))",
+    stage_only=frozenset({"redelivered"}), returning="reason")
 
 ALL_TABLES = (PATROL_PING, CAMERA_HEALTH, CAMERA_SNAPSHOT, DEVICE_STATUS, CHECKIN, TRANSITION, DEAD_LETTER)
 
@@ -130,6 +139,7 @@ class Batch:
 @dataclass(frozen=True)
 class WriteResult:
     inserted: dict[str, int]  # table → new rows (duplicates excluded)
+    rejected: Counter = field(default_factory=Counter)  # reason → dead letters stored
 
 
 class BatchWriter:
@@ -145,6 +155,7 @@ class BatchWriter:
 
     def write(self, batch: Batch) -> WriteResult:
         inserted: dict[str, int] = {}
+        rejected: Counter = Counter()
         with self.conn.transaction():
             with self.conn.cursor() as cur:
                 if batch.registrations:
@@ -158,9 +169,11 @@ class BatchWriter:
                             copy.write_row(row)
                     cur.execute(spec.insert())
                     inserted[spec.table] = cur.rowcount
+                    if spec.returning:
+                        rejected.update(r[0] for r in cur.fetchall())
                     if spec.assessed and cur.rowcount:
                         cur.execute(spec.mark_late())
-        return WriteResult(inserted)
+        return WriteResult(inserted, rejected)
 
     def _rows(self, b: Batch) -> Iterable[tuple[TableSpec, Sequence[tuple]]]:
         yield PATROL_PING, [(f.ts, f.unit_id, f.lat, f.lon, f.acc, f.spd, f.hdg, f.batt, list(f.officers), f.seq,
@@ -173,8 +186,8 @@ class BatchWriter:
         yield CHECKIN, [(c.ts, c.checkpoint_id, c.officer, c.action, c.method, r) for c, r in b.checkins]
         yield TRANSITION, [(t.ts, t.unit_id, t.region, t.event, t.lat, t.lon, t.acc, t.source, r)
                            for t, r in b.transitions]
-        yield DEAD_LETTER, [(d.received, d.topic, str(d.reason), d.detail, d.device, d.payload, d.payload_size)
-                            for d in b.dead]
+        yield DEAD_LETTER, [(d.received, d.topic, str(d.reason), d.detail, d.device, d.payload, d.payload_size,
+                             d.digest, d.redelivered) for d in b.dead]
 
     def _snapshot_row(self, s: CameraSnapshot, received: float) -> tuple:
         if self.snapshot_dir is None:

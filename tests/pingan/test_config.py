@@ -153,3 +153,13 @@ def test_pingan_check_names_nesting_and_tiling_violations(tmp_path):
     assert any(x.startswith(f"{g}: grid G2: lies outside its parent S: ") for x in lines), lines
     assert any(x.startswith(f"{g}: street S: 1 gap(s) no grid covers") for x in lines), lines
     assert len(lines) == 3
+
+
+def test_environment_values_are_read_by_the_fields_type():
+    # a client id that looks like a number is still text; a number and a flag are still typed
+    s = load_settings({"PINGAN_MQTT__CLIENT_ID": "1234", "PINGAN_MQTT__SHARE_GROUP": "007",
+                       "PINGAN_INGEST__MAX_SPEED_MPS": "40", "PINGAN_INGEST__AUTO_REGISTER": "true",
+                       "PINGAN_COVERAGE__CAMERA_HEARTBEAT_S": "{ other = 600 }"})
+    assert (s.mqtt.client_id, s.mqtt.share_group) == ("1234", "007")
+    assert s.ingest.max_speed_mps == 40 and s.ingest.auto_register is True
+    assert s.coverage.camera_heartbeat_s["other"] == 600 and s.coverage.camera_heartbeat_s["key_site"] == 60
