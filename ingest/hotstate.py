@@ -2,7 +2,11 @@
 
 Only a newer fix moves a unit (compare-and-set in a Lua script, so concurrent workers agree).
 Redis is a cache of the database: when it is down ingest carries on without it, and when it
-comes back the state is rebuilt from the database before updates resume.
+comes back the state is rebuilt from the database before updates resume. A Redis that lost its
+data without failing a write (restarted without persistence, flushed) is noticed too: every
+rebuild sets ``pingan:epoch``, and every update and every idle check looks for it. The counters
+come back from the database's running counts (``pingan.ingest_counter``), the units' and
+cameras' latest state from their latest rows, idle ones included.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ log = logging.getLogger(__name__)
 PREFIX = "pingan"
 UNIT_GEO = f"{PREFIX}:unit:geo"
 COUNTERS = f"{PREFIX}:counters"
+EPOCH = f"{PREFIX}:epoch"  # set by every rebuild: gone means Redis lost what it held
 
 
 def unit_key(unit_id: str) -> str:
@@ -75,6 +80,7 @@ class HotState:
                 cams[h.camera_id] = h
         try:
             pipe = self.client.pipeline(transaction=False)
+            pipe.exists(EPOCH)
             for f in latest.values():
                 self._fix(pipe, f)
             for h in cams.values():
@@ -84,11 +90,32 @@ class HotState:
             for name, n in counters.items():
                 if n:
                     pipe.hincrby(COUNTERS, name, n)
-            pipe.execute()
-            return True
+            held = pipe.execute()[0]
         except redis.RedisError as e:
             self._lost(e)
             return False
+        if not held:
+            self._emptied()
+            return False
+        return True
+
+    def check(self) -> bool:
+        """An idle worker's look at Redis: False when it lost its data (or is down)."""
+        if not self.available:
+            return False
+        try:
+            held = self.client.exists(EPOCH)
+        except redis.RedisError as e:
+            self._lost(e)
+            return False
+        if not held:
+            self._emptied()
+        return bool(held)
+
+    def _emptied(self) -> None:
+        log.warning("redis lost the hot state (restarted or flushed); rebuilding it from the database")
+        self.available = False
+        self._next_probe = self.clock()
 
     def _fix(self, pipe, f: PatrolFix) -> None:
         self._script(keys=[unit_key(f.unit_id), UNIT_GEO],
@@ -146,6 +173,7 @@ class HotState:
                     for kind, d, ts, online in conn.execute(
                         "SELECT DISTINCT ON (kind, device_id) kind, device_id, extract(epoch FROM ts)::float8, online "
                         "FROM pingan.device_status ORDER BY kind, device_id, ts DESC")]
+        counts = dict(conn.execute("SELECT name, sum(value)::bigint FROM pingan.ingest_counter GROUP BY name"))
         conn.commit()
         pipe = self.client.pipeline(transaction=False)
         for f in fixes:
@@ -154,6 +182,10 @@ class HotState:
             self._health(pipe, h)
         for s in statuses:
             self._status(pipe, s)
+        pipe.delete(COUNTERS)
+        if counts:
+            pipe.hset(COUNTERS, mapping=counts)
+        pipe.set(EPOCH, f"{time.time():.3f}")
         pipe.execute()
         return len(fixes) + len(health)
 

@@ -39,7 +39,7 @@ from store.records import (
     Transition,
 )
 from store.results import last_until, mark_late, record_uptime
-from store.writer import Batch, BatchWriter, WriteResult
+from store.writer import Batch, BatchWriter, WriteResult, counter_names
 
 from . import metrics
 from .directory import DeviceDirectory
@@ -80,6 +80,7 @@ class IngestWorker:
         self.pipeline: Pipeline | None = None
         self.uptime = _Uptime(settings.mqtt.client_id)
         self._next_beat = 0.0
+        self._next_redis_check = 0.0
 
     # -- setup ---------------------------------------------------------------------------------
     def _load(self) -> bool:
@@ -225,7 +226,7 @@ class IngestWorker:
         self._filter(batch)
         self._tag_cells(batch)
         t0 = time.perf_counter()
-        result = self._retry_db(lambda: self._write(batch))
+        result = self._retry_db(lambda: self._write(batch, len(acks)))
         if result is None:
             return False
         elapsed = time.perf_counter() - t0
@@ -241,24 +242,26 @@ class IngestWorker:
         self.stats.rejected.update(rejected)
         self.stats.batches += 1
         if self.hot is not None:
-            counters = {"received": len(acks), **{f"stored:{t}": n for t, n in result.inserted.items()},
-                        **{f"rejected:{r}": n for r, n in rejected.items()}}
+            counters = counter_names(len(acks), result.inserted, rejected)
             ok = self.hot.apply((f for f, _ in batch.fixes), (h for h, _ in batch.health), batch.statuses, counters)
             metrics.REDIS_UP.set(1 if ok else 0)
         self.source.ack(acks)
         metrics.CONSUMER_LAG.set(time.time() - oldest)
         return True
 
-    def _write(self, batch: Batch) -> WriteResult:
+    def _write(self, batch: Batch, received: int = 0) -> WriteResult:
         self._connection()
         try:
-            return self._writer.write(batch)
+            return self._writer.write(batch, self.settings.mqtt.client_id, received)
         except (psycopg.OperationalError, psycopg.InterfaceError):
             raise
         except psycopg.Error as e:
             # The database refused some row itself: find it by bisection, dead-letter it, keep the rest.
             log.warning("batch refused by the database (%s); writing it in parts", e)
-            return self._write_parts(batch)
+            result = self._write_parts(batch)
+            self._writer.add_counts(self.settings.mqtt.client_id,
+                                    counter_names(received, result.inserted, result.rejected))
+            return result
 
     def _write_parts(self, batch: Batch) -> WriteResult:
         """Halve the batch until the rows the database refuses stand alone: about 2·log2(n)
@@ -341,6 +344,9 @@ class IngestWorker:
     def _housekeeping(self) -> None:
         self._beat()
         now = time.monotonic()
+        if self.hot is not None and self.hot.available and now >= self._next_redis_check:
+            self._next_redis_check = now + self.hot.retry_s
+            self.hot.check()
         if self.hot is not None and not self.hot.available and self._conn is not None:
             try:
                 if self.hot.recover(self._conn):

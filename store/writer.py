@@ -142,6 +142,20 @@ class WriteResult:
     rejected: Counter = field(default_factory=Counter)  # reason → dead letters stored
 
 
+def _add_counts(cur: psycopg.Cursor, worker_id: str, counts: dict[str, int]) -> None:
+    if counts:
+        cur.executemany("INSERT INTO pingan.ingest_counter (worker_id, name, value) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (worker_id, name) DO UPDATE SET value = pingan.ingest_counter.value "
+                        "+ EXCLUDED.value", [(worker_id, k, v) for k, v in counts.items()])
+
+
+def counter_names(received: int, inserted: dict[str, int], rejected: Counter) -> dict[str, int]:
+    """The counters' names, as in the database and in Redis (pingan:counters)."""
+    counts = {"received": received, **{f"stored:{t}": n for t, n in inserted.items()},
+              **{f"rejected:{r}": n for r, n in rejected.items()}}
+    return {k: v for k, v in counts.items() if v}
+
+
 class BatchWriter:
     """Writes a Batch on one connection; the caller owns retries and reconnects."""
 
@@ -153,7 +167,9 @@ class BatchWriter:
             for spec in ALL_TABLES:
                 conn.execute(spec.create_stage())
 
-    def write(self, batch: Batch) -> WriteResult:
+    def write(self, batch: Batch, counter: str | None = None, received: int = 0) -> WriteResult:
+        """Write the batch in one transaction; with `counter` (the worker's id), add what it
+        stored, rejected and received to the worker's running counts in the same transaction."""
         inserted: dict[str, int] = {}
         rejected: Counter = Counter()
         with self.conn.transaction():
@@ -173,7 +189,14 @@ class BatchWriter:
                         rejected.update(r[0] for r in cur.fetchall())
                     if spec.assessed and cur.rowcount:
                         cur.execute(spec.mark_late())
+                if counter is not None:
+                    _add_counts(cur, counter, counter_names(received, inserted, rejected))
         return WriteResult(inserted, rejected)
+
+    def add_counts(self, worker_id: str, counts: dict[str, int]) -> None:
+        """Add to a worker's running counts (for a batch written in parts)."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            _add_counts(cur, worker_id, counts)
 
     def _rows(self, b: Batch) -> Iterable[tuple[TableSpec, Sequence[tuple]]]:
         yield PATROL_PING, [(f.ts, f.unit_id, f.lat, f.lon, f.acc, f.spd, f.hdg, f.batt, list(f.officers), f.seq,

@@ -221,3 +221,24 @@ def test_broker_restart_mid_stream_reconnects_and_loses_nothing(db_url, redis_cl
         assert query(db_url, "SELECT count(*) FROM pingan.dead_letter")[0][0] == 0
     finally:
         broker.stop()
+
+
+def test_redis_emptied_without_a_failed_write_is_noticed_and_rebuilt(start_worker, publisher, db_url, redis_client):
+    """Redis restarted without persistence (or flushed) fails no write: the worker must still
+    notice, and bring back the idle units' positions and the counters from the database."""
+    start_worker()
+    fixes = track(400, time.time() - 3600)
+    for u, f in fixes:
+        publisher.publish(f"pingan/v1/patrol/{u}/gps", f)
+    publisher.publish("pingan/v1/patrol/u01/gps", b"{broken")
+    publisher.flush()
+    wait_for(lambda: query(db_url, "SELECT count(*) FROM pingan.patrol_ping")[0][0] == 400, what="stored")
+    counters = wait_for(lambda: redis_client.hgetall("pingan:counters").get(b"rejected:malformed"), what="counted")
+    before = redis_client.hgetall("pingan:counters")
+    assert int(before[b"received"]) == 401 and int(before[b"stored:patrol_ping"]) == 400 and counters == b"1"
+    redis_client.flushdb()  # everything gone; the units are idle from now on
+    for unit in UNITS:
+        newest = max(f["ts"] for u, f in fixes if u == unit)
+        got = wait_for(lambda unit=unit: latest_position(redis_client, unit), 20, what=f"{unit} rebuilt")
+        assert float(got["ts"]) == pytest.approx(newest)
+    assert wait_for(lambda: redis_client.hgetall("pingan:counters"), what="counters back") == before
