@@ -85,7 +85,7 @@ def test_one_refused_row_in_2000_costs_a_few_transactions_not_2000(db_url, broke
     worker._connection()
     writes = []
     real = worker._writer.write
-    worker._writer.write = lambda b: writes.append(len(b)) or real(b)
+    worker._writer.write = lambda b, *a: writes.append(len(b)) or real(b, *a)
     result = worker._retry_db(lambda: worker._write(batch))
     assert result.inserted["patrol_ping"] == 1999 and result.rejected == {"store_error": 1}
     # the whole batch, then halves down to the one row (2 × 11 levels), then its dead letter
