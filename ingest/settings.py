@@ -32,8 +32,9 @@ class MqttSettings(_Section):
     receive_maximum: int = Field(4000, ge=10, le=65_535,
                                  description="Unacked messages the broker may have in flight to a worker")
     keepalive_s: int = Field(30, ge=5, le=3600)
-    reconnect_min_s: float = Field(0.5, gt=0, le=60)
-    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    reconnect_min_s: float = Field(0.2, gt=0, le=60)
+    reconnect_max_s: float = Field(1.0, gt=0, le=3600, description="Longest wait between reconnects: a shared "
+                                   "subscription a restarted broker lost is missing until the worker is back")
     embedded_port: int = Field(18830, ge=1024, le=65_535, description="Port of the in-process broker")
 
     @field_validator("url")

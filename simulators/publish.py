@@ -1,10 +1,13 @@
 """Publishing a simulation: paced by the scenario's time acceleration, or as load at a target
-rate from several processes."""
+rate from several processes — as the device contract asks: QoS 1, a publish the broker
+answers 0x10 ("No matching subscribers": nobody received it) sent again, and publishes made
+while disconnected kept and sent after the reconnect."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -33,22 +36,80 @@ class PublishReport:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
+NO_MATCHING_SUBSCRIBERS = 0x10
+
+
 class _Window:
-    """QoS 1 publishes in flight: waits for their acknowledgements every `size` messages."""
+    """QoS 1 publishes in flight: waits for their acknowledgements every `size` messages, and
+    sends again each one the broker acknowledged with 0x10 (delivered to nobody)."""
 
-    def __init__(self, size: int = 1000):
+    def __init__(self, client: mqtt.Client, size: int = 1000, retry_s: float = 0.2, retry: bool = True):
+        """retry False: a client that does not follow the contract (it only counts, in
+        `undelivered`, the publishes the broker delivered to nobody)."""
+        self.client = client
         self.size = size
+        self.retry_s = retry_s
+        self.retry = retry
+        self.undelivered = 0
         self.pending: list[mqtt.MQTTMessageInfo] = []
+        self._sent: dict[int, tuple] = {}
+        self._early: dict[int, int] = {}  # acknowledged before publish() returned its mid
+        self._again: list[tuple] = []
+        self._lock = threading.Lock()  # never held while calling into paho (it calls back under its own)
+        self.resent = 0
+        client.on_publish = self._on_publish
 
-    def add(self, info: mqtt.MQTTMessageInfo) -> None:
+    def publish(self, topic: str, payload: bytes, properties=None) -> None:
+        info = self.client.publish(topic, payload, qos=1, properties=properties)
+        with self._lock:
+            code = self._early.pop(info.mid, None)
+            if code is None:
+                self._sent[info.mid] = (topic, payload, properties)
+            elif code == NO_MATCHING_SUBSCRIBERS:
+                self._nobody((topic, payload, properties))
         self.pending.append(info)
         if len(self.pending) >= self.size:
             self.drain()
 
-    def drain(self) -> None:
-        for info in self.pending:
-            info.wait_for_publish(60)
-        self.pending.clear()
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        code = getattr(reason_code, "value", 0)
+        with self._lock:
+            sent = self._sent.pop(mid, None)
+            if sent is None:
+                self._early[mid] = code
+            elif code == NO_MATCHING_SUBSCRIBERS:
+                self._nobody(sent)
+
+    def _nobody(self, sent: tuple) -> None:  # under the lock
+        self.undelivered += 1
+        if self.retry:
+            self._again.append(sent)
+
+    def drain(self, timeout_s: float = 60.0) -> None:
+        """Until every publish is acknowledged, those made while disconnected included (paho
+        sends them after the reconnect), and each one delivered to nobody has been sent again."""
+        while True:
+            deadline = time.monotonic() + timeout_s
+            last = None
+            while True:
+                with self._lock:
+                    left = len(self._sent)
+                if not left:
+                    break
+                if left != last:
+                    deadline, last = time.monotonic() + timeout_s, left
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{left} publishes not acknowledged in {timeout_s:.0f} s")
+                time.sleep(0.01)
+            self.pending.clear()
+            with self._lock:
+                again, self._again = self._again, []
+            if not again:
+                return
+            time.sleep(self.retry_s)  # until someone subscribes again (a worker reconnecting)
+            for topic, payload, properties in again:
+                self.resent += 1
+                self.publish(topic, payload, properties)
 
 
 def _client(broker: Broker, client_id: str) -> mqtt.Client:
@@ -58,6 +119,7 @@ def _client(broker: Broker, client_id: str) -> mqtt.Client:
         c.username_pw_set(broker.username, broker.password)
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
+    c.reconnect_delay_set(0.1, 1.0)
     c.connect(broker.host, broker.port)
     c.loop_start()
     return c
@@ -82,7 +144,7 @@ def publish(messages: list[Outgoing], broker: Broker, acceleration: float | None
     c = _client(broker, client_id)
     t0 = time.monotonic()
     first = messages[0].at if messages else 0.0
-    window = _Window()
+    window = _Window(c)
     sent = 0
     try:
         for m in tqdm(messages, desc="publishing", unit="msg", disable=not progress, file=sys.stderr, leave=False):
@@ -92,7 +154,7 @@ def publish(messages: list[Outgoing], broker: Broker, acceleration: float | None
                 wait = (m.at - first) / acceleration - (time.monotonic() - t0)
                 if wait > 0:
                     time.sleep(wait)
-            window.add(c.publish(m.topic, m.payload, qos=1, properties=_captured(m, broker)))
+            window.publish(m.topic, m.payload, _captured(m, broker))
             sent += 1
         window.drain()
     finally:
@@ -105,13 +167,13 @@ def _load_worker(k: int, part: list[tuple[str, bytes]], broker: Broker, rate: fl
     c = _client(broker, f"pingan-load-{k}")
     t0 = time.monotonic()
     sent = 0
-    window = _Window(500)
+    window = _Window(c, 500)
     while time.monotonic() - t0 < seconds:
         topic, payload = part[sent % len(part)]
         ahead = sent / rate - (time.monotonic() - t0)
         if ahead > 0:
             time.sleep(ahead)
-        window.add(c.publish(topic, payload, qos=1))
+        window.publish(topic, payload)
         sent += 1
     window.drain()
     result.put((sent, time.monotonic() - t0))

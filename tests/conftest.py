@@ -219,7 +219,7 @@ def make_settings(mqtt_url: str, db_url: str, redis_url: str | None = REDIS_URL,
     return Settings.model_validate({
         "mqtt": {"url": mqtt_url, "client_id": client_id or f"test-worker-{os.getpid()}-{n}",
                  "share_group": group or f"test-{os.getpid()}-{n}",
-                 "receive_maximum": receive_maximum, "session_expiry_s": 120, "reconnect_min_s": 0.2, "reconnect_max_s": 2},
+                 "receive_maximum": receive_maximum, "session_expiry_s": 120, "reconnect_min_s": 0.2, "reconnect_max_s": 1},
         "database": {"url": db_url, "connect_timeout_s": 2},
         "redis": {"url": redis_url, "retry_s": 0.5},
         "ingest": {"batch_max_wait_s": 0.05, "auto_register": False, "db_retry_max_s": 1.0, **ingest},

@@ -242,3 +242,74 @@ def test_redis_emptied_without_a_failed_write_is_noticed_and_rebuilt(start_worke
         got = wait_for(lambda unit=unit: latest_position(redis_client, unit), 20, what=f"{unit} rebuilt")
         assert float(got["ts"]) == pytest.approx(newest)
     assert wait_for(lambda: redis_client.hgetall("pingan:counters"), what="counters back") == before
+
+
+def _restart_mid_burst(db_url: str, redis_client, tmp_path, group: str) -> tuple[int, int, int, int]:
+    """500 fixes a second for 12 s from a publisher that follows the contract (u01) and one that
+    does not retry (u02); the broker is stopped (SIGTERM, its persistence written) 4 s in and
+    started again 3.5 s later. Returns (u01 stored, u02 stored, duplicates, u02's 0x10 answers)."""
+    import json
+    import signal
+
+    from simulators.broker import Mosquitto
+    from simulators.publish import Broker, _client, _Window
+
+    broker = Mosquitto(tmp_path / f"broker-{group or 'plain'}").start()
+    settings = make_settings(broker.url, db_url, group=group or "unused")
+    if not group:
+        settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update={"share_group": ""})})
+    w = RunningWorker(settings, redis_client).start()
+    b = Broker("127.0.0.1", broker.port)
+    retrying, plain = _client(b, f"pub-retry-{group}"), _client(b, f"pub-noretry-{group}")
+    good, bad = _Window(retrying), _Window(plain, retry=False)
+    n, rate, t0 = 6000, 500.0, time.time()
+
+    def restart() -> None:
+        time.sleep(4.0)
+        broker.proc.send_signal(signal.SIGTERM)
+        broker.proc.wait(10)
+        time.sleep(3.5)
+        broker.start()
+
+    killer = threading.Thread(target=restart)
+    killer.start()
+    try:
+        for i in range(n):
+            ahead = i / rate - (time.time() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+            fix = json.dumps({"ts": t0 - 3600 + i * 0.5, "lat": 32.03 + i * 1e-6, "lon": 118.75, "seq": i}).encode()
+            good.publish("pingan/v1/patrol/u01/gps", fix)
+            bad.publish("pingan/v1/patrol/u02/gps", fix)
+        killer.join()
+        good.drain()
+        bad.drain()
+        stored = lambda: dict(query(db_url, "SELECT unit_id, count(*) FROM pingan.patrol_ping "  # noqa: E731
+                                            "WHERE unit_id IN ('u01', 'u02') GROUP BY unit_id"))
+        wait_for(lambda: stored().get("u01") == n, 60, 0.5, what="every fix of the retrying publisher")
+        time.sleep(1.0)
+        w.stop()
+        got = stored()
+        dup = query(db_url, "SELECT count(*) - count(DISTINCT (unit_id, seq)) FROM pingan.patrol_ping")[0][0]
+        return got.get("u01", 0), got.get("u02", 0), dup, bad.undelivered
+    finally:
+        for c in (retrying, plain):
+            c.disconnect()
+            c.loop_stop()
+        broker.stop()
+
+
+@pytest.mark.slow
+def test_broker_restart_mid_burst_counted_message_by_message(db_url, redis_client, tmp_path):
+    # a shared group (the broker restores the session but not the $share subscription, and answers
+    # 0x10 until the worker is back): the contract publisher loses nothing; one that does not
+    # retry loses at most about a second of its traffic, the worker reconnecting within a second
+    u01, u02, dup, nobody = _restart_mid_burst(db_url, redis_client, tmp_path, group=f"restart-{os.getpid()}")
+    assert (u01, dup) == (6000, 0)
+    assert u02 == 6000 - nobody and nobody <= 600, (u02, nobody)
+
+
+@pytest.mark.slow
+def test_broker_restart_with_a_plain_subscription_loses_nothing(db_url, redis_client, tmp_path):
+    # one worker on a plain subscription (mqtt.share_group = ""): the broker keeps its messages
+    assert _restart_mid_burst(db_url, redis_client, tmp_path, group="") == (6000, 6000, 0, 0)
