@@ -51,6 +51,7 @@ class GridCell:
 class GridProblem:
     where: str
     message: str
+    warning: bool = False  # allowed, but worth a look
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"

@@ -10,6 +10,7 @@ import prcoords
 
 from .crs import CoordinateSystem
 from .grid import GridProblem
+from .schedule import schedule_problems
 
 
 class CameraCategory(StrEnum):
@@ -101,6 +102,19 @@ def parse_cameras(collection: Mapping[str, Any], source: str = "cameras",
             continue
         cameras.append(Camera(props["id"], str(props.get("name") or props["id"]), category, float(fps),
                               *pos, props.get("frigate_name"), None if heartbeat is None else float(heartbeat)))
+    # Frigate's stats name cameras: each name must point at one camera only
+    ids = {c.id for c in cameras}
+    named: dict[str, str] = {}
+    for c in cameras:
+        if not c.frigate_name:
+            continue
+        if c.frigate_name in named:
+            problems.append(GridProblem(f"{source}: camera {c.id}", f"frigate_name {c.frigate_name!r} is also camera "
+                                                                   f"{named[c.frigate_name]}'s"))
+        elif c.frigate_name in ids and c.frigate_name != c.id:
+            problems.append(GridProblem(f"{source}: camera {c.id}", f"frigate_name {c.frigate_name!r} is another "
+                                                                   "camera's id"))
+        named[c.frigate_name] = c.id
     return cameras, problems
 
 
@@ -121,6 +135,10 @@ def parse_checkpoints(collection: Mapping[str, Any], source: str = "checkpoints"
         schedule = props.get("schedule") or []
         if not isinstance(schedule, list) or not all(isinstance(s, dict) for s in schedule):
             problems.append(GridProblem(where, "schedule must be a list of objects"))
+            continue
+        bad = schedule_problems(schedule)
+        if bad:
+            problems.extend(GridProblem(where, b) for b in bad)
             continue
         checkpoints.append(Checkpoint(props["id"], str(props.get("name") or props["id"]), *pos,
                                       float(radius), staff, tuple(schedule)))

@@ -23,7 +23,7 @@ Rules, for an auditor:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -33,80 +33,14 @@ from pyproj import Geod
 
 from .crs import MetricFrame
 from .grid import Grid, Level
+from .schedule import ScheduleError, clock_delta, clock_time, schedule_windows
 from .sites import Checkpoint
 
+__all__ = ["ScheduleError", "clock_time", "schedule_windows"]  # the schedules, where staffing meets them
+
 _GEOD = Geod(ellps="WGS84")
-_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 TEAM_MINIMUM = 10
 SPEED_MPS = {"foot": 1.4, "bike": 4.0, "car": 8.0}
-
-
-class ScheduleError(ValueError):
-    pass
-
-
-def _days(spec: str) -> set[int]:
-    out: set[int] = set()
-    for part in spec.lower().replace(" ", "").split(","):
-        if "-" in part:
-            a, b = part.split("-")
-            if a not in _DAYS or b not in _DAYS:
-                raise ScheduleError(f"unknown day in {spec!r}")
-            i, j = _DAYS.index(a), _DAYS.index(b)
-            out.update(range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)])
-        elif part in _DAYS:
-            out.add(_DAYS.index(part))
-        else:
-            raise ScheduleError(f"unknown day {part!r} in {spec!r}")
-    return out
-
-
-def clock_time(text: str) -> time:
-    """"HH:MM" as a time of day; "24:00" is midnight (the end of a day)."""
-    return (datetime.min + _clock(text)).time()
-
-
-def _clock(text: str) -> timedelta:
-    try:
-        h, m = text.split(":")
-        h, m = int(h), int(m)
-    except ValueError:
-        raise ScheduleError(f"time {text!r} is not HH:MM") from None
-    if not (0 <= h <= 24 and 0 <= m < 60) or (h == 24 and m):
-        raise ScheduleError(f"time {text!r} is not HH:MM")
-    return timedelta(hours=h, minutes=m)
-
-
-def schedule_windows(schedule: Sequence[Mapping[str, str]], start: float, end: float,
-                     tz: str = "Asia/Shanghai") -> list[tuple[float, float]]:
-    """The schedule's windows overlapping [start, end), as merged epoch intervals."""
-    if not schedule:
-        return [(start, end)]
-    zone = ZoneInfo(tz)
-    day = datetime.fromtimestamp(start, zone).date() - timedelta(days=1)
-    last = datetime.fromtimestamp(end, zone).date()
-    spans: list[tuple[float, float]] = []
-    while day <= last:
-        for entry in schedule:
-            if day.weekday() not in _days(entry.get("days", "mon-sun")):
-                continue
-            a, b = _clock(entry.get("start", "00:00")), _clock(entry.get("end", "24:00"))
-            if b <= a:
-                b += timedelta(days=1)
-            midnight = datetime.combine(day, time(0), zone)
-            s = (midnight + a).timestamp()
-            e = (midnight + b).timestamp()
-            if e > start and s < end:
-                spans.append((max(s, start), min(e, end)))
-        day += timedelta(days=1)
-    spans.sort()
-    merged: list[tuple[float, float]] = []
-    for s, e in spans:
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-        else:
-            merged.append((s, e))
-    return merged
 
 
 @dataclass(frozen=True)
@@ -229,7 +163,7 @@ def shifts_of(day: date, starts: Sequence[str], tz: str = "Asia/Shanghai") -> li
     """Consecutive shifts of a day from their start times, e.g. ["08:00", "16:00", "24:00"]."""
     zone = ZoneInfo(tz)
     midnight = datetime.combine(day, time(0), zone)
-    edges = [(midnight + _clock(s)).timestamp() for s in starts]
+    edges = [(midnight + clock_delta(s)).timestamp() for s in starts]
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 

@@ -246,7 +246,7 @@ class _Network:
         self.up = up
         self.v5 = settings.protocol == "5"
         self.generation = 0
-        self.outstanding = 0  # handed over, not yet acked or superseded
+        self.outstanding = 0  # handed over to the worker and not yet released by it, whatever the connection
         self.fatal = False
         self._closing = False
         self._lock = threading.Lock()  # the pipe and the chunk buffer
@@ -307,8 +307,9 @@ class _Network:
             return
         self._flush()
         with self._lock:
+            # the broker resends whatever was not acked; what the worker still holds from the
+            # connection before keeps counting until the worker releases it (pending stays bounded)
             self.generation += 1
-            self.outstanding = 0  # the broker resends whatever was not acked
         log.info("connected to %s:%s as %s (session present: %s)", self.address.host, self.address.port,
                  self.settings.client_id, flags.session_present)
         # every connect subscribes again, session present or not: a broker restored from its
@@ -374,13 +375,12 @@ class _Network:
 
     # -- acks (from the worker) -------------------------------------------------------------
     def ack(self, items: list[tuple[int, int]]) -> None:
+        """Ack the current connection's messages (in order); those of an earlier connection are
+        only released: the broker sends them again on this one."""
         gen = self.generation
-        done = 0
         for g, mid in items:
-            if g == gen:
-                if mid:  # QoS 0 deliveries have no packet id and need no ack
-                    self.client.ack(mid, 1)
-                done += 1
-        if done:
+            if g == gen and mid:  # QoS 0 deliveries have no packet id and need no ack
+                self.client.ack(mid, 1)
+        if items:
             with self._lock:
-                self.outstanding = max(0, self.outstanding - done)
+                self.outstanding = max(0, self.outstanding - len(items))

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 class WorkerStats:
     messages: int = 0
     batches: int = 0
+    first_received: float = 0.0  # when the first message arrived (epoch seconds)
     stored: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)
 
@@ -79,6 +80,7 @@ class IngestWorker:
         self.index: CellIndex | None = None
         self.pipeline: Pipeline | None = None
         self.uptime = _Uptime(settings.mqtt.client_id)
+        self.held = 0  # messages taken from the inbox and not yet acknowledged (or released)
         self._next_beat = 0.0
         self._next_redis_check = 0.0
 
@@ -137,6 +139,7 @@ class IngestWorker:
                 while item is not None:
                     self._take(item, batch)
                     acks.append((item.generation, item.mid))
+                    self.held = len(acks)
                     if oldest is None:
                         oldest = item.message.received
                     budget -= 1
@@ -149,6 +152,7 @@ class IngestWorker:
                     if not self._flush(batch, acks, oldest):
                         break  # stopping while the database is down: nothing acked, the broker keeps it
                     batch, acks, oldest = Batch(), [], None
+                    self.held = 0
                 if stopping and oldest is None:
                     self._next_beat = 0.0
                     self._beat()  # the run ends now, not at its last heartbeat
@@ -171,6 +175,8 @@ class IngestWorker:
 
     def _take(self, item: Inbound, batch: Batch) -> None:
         msg = item.message
+        if not self.stats.messages:
+            self.stats.first_received = msg.received
         self.stats.messages += 1
         try:
             dead = self.pipeline.decode(msg, self._pending)
@@ -302,11 +308,17 @@ class IngestWorker:
         return WriteResult(dict(inserted), rejected)
 
     def _retry_db(self, op: Callable):
-        """Run op until the database answers; None if asked to stop meanwhile."""
+        """Run op until the database answers; None if asked to stop meanwhile. The outage is
+        logged when it begins, every 30 s while it lasts, and when it ends."""
         delay = 0.25
+        since = None
+        said = 0.0
         while True:
             try:
-                return op()
+                result = op()
+                if since is not None:
+                    log.warning("database back after %.0f s; the held batch is written", time.monotonic() - since)
+                return result
             except (psycopg.OperationalError, psycopg.InterfaceError) as e:
                 metrics.DB_UP.set(0)
                 self._drop_connection()
@@ -315,7 +327,13 @@ class IngestWorker:
                     log.error("stopping while the database is unavailable; unacknowledged messages stay "
                               "with the broker: %s", first)
                     return None
-                log.warning("database unavailable, holding the batch and retrying in %.1f s: %s", delay, first)
+                now = time.monotonic()
+                since = since or now
+                if now - said >= 30:
+                    said = now
+                    log.warning("database unavailable for %.0f s, holding the batch (nothing is acknowledged) and "
+                                "retrying every %.1f s or less: %s", now - since, self.settings.ingest.db_retry_max_s,
+                                first)
                 self.stopping.wait(delay)
                 delay = min(delay * 2, self.settings.ingest.db_retry_max_s)
 

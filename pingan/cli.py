@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from . import logs
-from .config import ConfigError, CoverageSettings, Settings, load_settings
+from .config import ConfigError, CoverageSettings, Settings, load_settings, load_settings_leniently
 
 log = logging.getLogger("pingan")
 
@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=30.0, help="load mode: how long")
 
     args = parser.parse_args(_relative_times(sys.argv[1:] if argv is None else argv))
+    if args.verb == "check":  # everything at once: the configuration, the files, the grid, the registry
+        settings, problems = load_settings_leniently()
+        logs.setup(settings.log.level, settings.log.format)
+        return cmd_check(settings, args, [str(p) for p in problems])
     try:
         settings = load_settings()
     except ConfigError as e:
@@ -114,8 +118,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1 if args.verb == "check" else 2
     logs.setup(settings.log.level, settings.log.format)
+    from .services import ServiceError
+
     try:
         return VERBS[args.verb](settings, args)
+    except ServiceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -135,10 +144,14 @@ def _relative_times(argv: list[str]) -> list[str]:
 
 
 # -- verbs -------------------------------------------------------------------------------------
-def cmd_check(settings: Settings, args) -> int:
+def cmd_check(settings: Settings, args, config_problems: list[str] = ()) -> int:
     from .services import load_registry
 
-    registry, problems = load_registry(settings)
+    registry, found = load_registry(settings)
+    warnings = registry.warnings if registry else [p for p in found if p.warning]
+    problems = [*config_problems, *(str(p) for p in found if not p.warning)]
+    for w in warnings:
+        print(f"warning: {w}")
     if problems:
         for p in problems:
             print(p)
@@ -232,6 +245,9 @@ def cmd_simulate(settings: Settings, args) -> int:
         return 0
     report = publish(sim.messages, broker, None if args.fast else sim.scenario.acceleration)
     print(f"published {report.messages} messages in {report.seconds:.1f} s ({report.rate:,.0f} msg/s)")
+    if report.undelivered:
+        print(f"warning: {report.undelivered} messages reached no subscriber even after a minute of retries: is an "
+              "ingest worker subscribed to this broker?", file=sys.stderr)
     return 0
 
 
@@ -330,8 +346,10 @@ def _migrate_and_sync(settings: Settings, db_url: str, sync_registry: bool = Tru
         registry, problems = load_registry(settings)
         if problems:
             for p in problems:
-                log.error("%s", p)
+                (log.warning if p.warning else log.error)("%s", p)
             return None
+        for w in registry.warnings:
+            log.warning("%s", w)
     db = settings.database
     with psycopg.connect(db_url, connect_timeout=max(1, int(db.connect_timeout_s))) as conn:
         try:

@@ -94,10 +94,16 @@ class RegistrySettings(_Section):
     @classmethod
     def _unique(cls, v: tuple[UnitSpec, ...]) -> tuple[UnitSpec, ...]:
         seen: set[str] = set()
+        owntracks: dict[str, str] = {}
         for u in v:
             if u.id in seen:
                 raise ValueError(f"unit id {u.id!r} appears twice")
             seen.add(u.id)
+            if u.owntracks:
+                if u.owntracks in owntracks:
+                    raise ValueError(f"units {owntracks[u.owntracks]!r} and {u.id!r} both have owntracks "
+                                     f"{u.owntracks!r}")
+                owntracks[u.owntracks] = u.id
         return v
 
 
@@ -236,21 +242,48 @@ def _merge(into: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = None) -> Settings:
     """Build the settings, raising ConfigError listing every problem with its key path."""
+    data, origin, problems, path = _gather(environ, path)
+    if not problems:
+        try:
+            return Settings.model_validate(data)
+        except ValidationError as e:
+            problems.extend(_problems(e, origin, path))
+    raise ConfigError(problems)
+
+
+def load_settings_leniently(environ: Mapping[str, str] | None = None) -> tuple[Settings, list[Problem]]:
+    """For `pingan check`: every configuration problem, and the settings with each offending
+    key left at its default, so that the grid and registry can be checked as well."""
+    data, origin, problems, path = _gather(environ, None)
+    while True:  # drop what is wrong, a round of errors at a time
+        try:
+            return Settings.model_validate(data), problems
+        except ValidationError as e:
+            problems.extend(_problems(e, origin, path))
+            locs = [tuple(str(x) for x in err["loc"]) for err in e.errors()]
+            if not all(locs):  # a check across sections: nothing to leave out
+                return Settings(), problems
+            # leave out the offending key, or else its whole setting (a list, say)
+            if not any([_drop(data, loc) for loc in locs]) and not any([_drop(data, loc[:2]) for loc in locs]):
+                return Settings(), problems
+
+
+def _gather(environ: Mapping[str, str] | None, path: Path | None
+            ) -> tuple[dict[str, Any], dict[tuple[str, ...], str], list[Problem], Path | None]:
+    """The file's values, then the environment's over them: (data, where each came from, problems, file)."""
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
     data: dict[str, Any] = {}
     origin: dict[tuple[str, ...], str] = {}
     path = path or (Path(environ["PINGAN_CONFIG"]) if environ.get("PINGAN_CONFIG") else None)
-    base = Path.cwd()
     if path is not None:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-            base = path.resolve().parent
+            _resolve_paths(data, path.resolve().parent)
         except FileNotFoundError:
             problems.append(Problem(str(path), "config file not found (PINGAN_CONFIG)"))
         except tomllib.TOMLDecodeError as e:
             problems.append(Problem(str(path), f"not valid TOML: {e}"))
-        _resolve_paths(data, base)
     sections = set(Settings.model_fields)
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name in ENV_IGNORED:
@@ -265,20 +298,34 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
                 continue
         _merge(data, key, raw if name in ENV_SHORT else _env_value(raw, key))
         origin[key] = name
-    if not problems:
-        try:
-            return Settings.model_validate(data)
-        except ValidationError as e:
-            for err in e.errors():
-                loc = tuple(str(x) for x in err["loc"])
-                where = ".".join(loc) or "(top level)"
-                if loc in origin:
-                    where += f" (from {origin[loc]})"
-                elif path is not None:
-                    where = f"{path}: {where}"
-                msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-                problems.append(Problem(where, msg))
-    raise ConfigError(problems)
+    return data, origin, problems, path
+
+
+def _problems(e: ValidationError, origin: Mapping[tuple[str, ...], str], path: Path | None) -> list[Problem]:
+    out = []
+    for err in e.errors():
+        loc = tuple(str(x) for x in err["loc"])
+        where = ".".join(loc) or "(top level)"
+        if loc in origin:
+            where += f" (from {origin[loc]})"
+        elif path is not None:
+            where = f"{path}: {where}"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        out.append(Problem(where, msg))
+    return out
+
+
+def _drop(data: dict[str, Any], loc: tuple[str, ...]) -> bool:
+    """Leave the value at `loc` out (its default applies); whether there was one."""
+    node: Any = data
+    for key in loc[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return isinstance(node, dict) and node.pop(loc[-1], _MISSING) is not _MISSING
+
+
+_MISSING = object()
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:

@@ -14,7 +14,7 @@ from assessment.periods import PeriodError, parse_period, rfc3339
 from assessment.standards import Standards
 from geofence.coverage import DefenceStandard, LevelCoverage, PatrolStandard
 from geofence.grid import Level, Priority
-from geofence.staffing import clock_time
+from geofence.schedule import clock_time
 
 from .config import CoverageSettings
 

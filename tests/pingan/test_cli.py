@@ -69,3 +69,17 @@ def test_quick_start_scenario_ends_by_itself_and_agrees_with_its_truth(tmp_path)
     again = pingan("run", "--simulate", "small", "--status-every", "10", env=env, timeout=400)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Every part agrees with the ground truth." in again.stdout
+
+
+def test_a_busy_embedded_port_is_one_line_with_the_fix(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # another program (or another `pingan run`) holds the port
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = pingan("run", "--duration", "3", env={"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"),
+                                                  "PINGAN_MQTT__EMBEDDED_PORT": str(port)}, timeout=180)
+    assert r.returncode == 2
+    assert f"error: the in-process broker cannot listen on 127.0.0.1:{port}" in r.stderr
+    assert "set mqtt.embedded_port (PINGAN_MQTT__EMBEDDED_PORT)" in r.stderr and "Traceback" not in r.stderr

@@ -132,7 +132,7 @@ def test_pingan_check_accepts_the_demo_and_names_bad_settings():
     assert r.stdout.startswith("ok: 23 grid features (16 cells), 12 cameras, 2 checkpoints, 8 units")
     r = run_check({"PINGAN_INGEST__MAX_ACCURACY_M": "-5"})
     assert r.returncode == 1
-    assert "ingest.max_accuracy_m (from PINGAN_INGEST__MAX_ACCURACY_M): Input should be greater than 0" in r.stderr
+    assert "ingest.max_accuracy_m (from PINGAN_INGEST__MAX_ACCURACY_M): Input should be greater than 0" in r.stdout
 
 
 def test_pingan_check_names_nesting_and_tiling_violations(tmp_path):
@@ -163,3 +163,49 @@ def test_environment_values_are_read_by_the_fields_type():
     assert (s.mqtt.client_id, s.mqtt.share_group) == ("1234", "007")
     assert s.ingest.max_speed_mps == 40 and s.ingest.auto_register is True
     assert s.coverage.camera_heartbeat_s["other"] == 600 and s.coverage.camera_heartbeat_s["key_site"] == 60
+
+
+def test_pingan_check_reports_everything_at_once(tmp_path):
+    """A bad setting does not hide the files' problems: all of them, one line each; a site outside
+    the grid is a warning, not an error."""
+    grid = {"type": "FeatureCollection", "features": [
+        _f(_box(0, 0, 0.02, 0.01), id="C", level="city"),
+        _f(_box(0, 0, 0.02, 0.01), id="D1", level="district", parent="C"),
+        _f(_box(0, 0, 0.02, 0.01), id="S1", level="street", parent="D1"),
+        _f(_box(0, 0, 0.01, 0.01), id="G1", level="grid", parent="S1"),
+        _f(_box(0.01, 0, 0.02, 0.01), id="G2", level="grid", parent="S1")]}
+    cams = {"type": "FeatureCollection", "features": [
+        _f({"type": "Point", "coordinates": [0.005, 0.005]}, id="cam1", frigate_name="door"),
+        _f({"type": "Point", "coordinates": [0.015, 0.005]}, id="cam2", frigate_name="door"),
+        _f({"type": "Point", "coordinates": [0.016, 0.005]}, id="cam3", frigate_name="cam1"),
+        _f({"type": "Point", "coordinates": [0.5, 0.5]}, id="cam4")]}
+    cps = {"type": "FeatureCollection", "features": [
+        _f({"type": "Point", "coordinates": [0.005, 0.005]}, id="cp1", radius_m=50, min_staff=2,
+           schedule=[{"from": "07:00", "to": "22:00"}]),
+        _f({"type": "Point", "coordinates": [0.015, 0.005]}, id="cp2", radius_m=50, min_staff=2,
+           schedule=[{"days": "funday", "start": "25:99"}]),
+        _f({"type": "Point", "coordinates": [0.012, 0.005]}, id="cp3", radius_m=50, min_staff=2,
+           schedule=[{"days": "mon-fri", "start": "07:00", "end": "24:00"}])]}
+    for name, doc in (("grid", grid), ("cameras", cams), ("checkpoints", cps)):
+        (tmp_path / f"{name}.geojson").write_text(json.dumps(doc))
+    (tmp_path / "pingan.toml").write_text(
+        '[grid]\npath = "grid.geojson"\n[registry]\ncameras = "cameras.geojson"\ncheckpoints = "checkpoints.geojson"\n'
+        '[[registry.units]]\nid = "u1"\nowntracks = "alice/phone"\n[[registry.units]]\nid = "u2"\n'
+        'owntracks = "alice/phone"\n[ingest]\nmax_speed_mps = -1\n')
+    r = run_check({"PINGAN_CONFIG": str(tmp_path / "pingan.toml")})
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    cfg, c, k = str(tmp_path / "pingan.toml"), str(tmp_path / "cameras.geojson"), str(tmp_path / "checkpoints.geojson")
+    problems = [line for line in lines if not line.startswith("warning:")]
+    assert sorted(problems) == sorted([
+        f"{cfg}: ingest.max_speed_mps: Input should be greater than 0",
+        f"{cfg}: registry.units: Value error, units 'u1' and 'u2' both have owntracks 'alice/phone'",
+        f"{c}: camera cam2: frigate_name 'door' is also camera cam1's",
+        f"{c}: camera cam3: frigate_name 'cam1' is another camera's id",
+        f"{k}: features[0] (id=cp1): schedule[0]: unknown key(s) 'from', 'to' (keys: days, start, end)",
+        f"{k}: features[1] (id=cp2): schedule[0]: unknown day 'funday' in 'funday'",
+        f"{k}: features[1] (id=cp2): schedule[0]: time '25:99' is not HH:MM",
+    ]), problems
+    assert [line for line in lines if line.startswith("warning:")] == [
+        "warning: camera cam4: at 0.500000, 0.500000 lies outside every grid cell: it counts towards no cell's "
+        "coverage"]
