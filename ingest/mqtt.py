@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -106,7 +106,8 @@ class MqttSource:
     """The worker process's handle on the network process."""
 
     def __init__(self, settings: MqttSettings, address: BrokerAddress, max_pending: int,
-                 log_level: str = "INFO", log_format: str = "text"):
+                 log_level: str = "INFO", log_format: str = "text",
+                 log_setup: Callable[[str, str], None] | None = None):
         """max_pending: unacknowledged messages held at most (ingest.max_pending_messages)."""
         self.settings = settings
         self.address = address
@@ -120,7 +121,9 @@ class MqttSource:
         self.fatal: BaseException | None = None
         self.received = 0
         self.acked = 0
-        self._log = (log_level, log_format)
+        # how the network process sets up its logging (a module-level function, passed by
+        # reference to the spawned process): the composition root's, else the standard library's
+        self._log = (log_setup, log_level, log_format)
         self._proc: mp.process.BaseProcess | None = None
         self._down: Connection | None = None
         self._reader: threading.Thread | None = None
@@ -216,10 +219,12 @@ class MqttSource:
 
 
 def _network_main(settings: dict[str, Any], address: BrokerAddress, max_pending: int, up: Connection,
-                  down: Connection, log_setup: tuple[str, str]) -> None:
-    from pingan import logs
-
-    logs.setup(*log_setup)
+                  down: Connection, log: tuple) -> None:
+    setup, level, fmt = log
+    if setup is not None:
+        setup(level, fmt)
+    else:
+        logging.basicConfig(level=level)
     net = _Network(MqttSettings.model_validate(settings), address, max_pending, up)
     net.start()
     try:

@@ -498,7 +498,7 @@ class _Running:
             log.info("Prometheus metrics on :%d/metrics", settings.metrics.port)
         address = BrokerAddress.parse(mqtt_url)
         source = MqttSource(settings.mqtt, address, settings.ingest.max_pending_messages,
-                            settings.log.level, settings.log.format)
+                            settings.log.level, settings.log.format, logs.setup)
         hot = HotState(redis_client(settings.redis.url), settings.redis.retry_s)
         worker = IngestWorker(settings, source,
                               connector(db_url, settings.database.connect_timeout_s, settings.mqtt.client_id), hot)
