@@ -36,6 +36,7 @@ from geofence.coverage import (
     verdict,
 )
 from geofence.grid import Level
+from geofence.spans import complement
 from geofence.staffing import CheckinEvent, CrewFix, Staffing, checkpoint_staffing
 from store.queries import (
     Fixes,
@@ -45,7 +46,6 @@ from store.queries import (
     read_fixes,
     read_observed,
     unit_kinds,
-    unobserved,
 )
 from store.registry import load_version, versions_between
 from store.results import day_shares, stored_days, write_day
@@ -167,7 +167,7 @@ class Assessor:
         std = self.std
         now = self.clock()
         seen = read_observed(self.conn, start, end)
-        blind = unobserved(seen, start, end)
+        blind = complement(seen, start, end)
         t0 = time.perf_counter()
         fixes = read_fixes(self.conn, start, end)
         t1 = time.perf_counter()

@@ -15,8 +15,9 @@ import numpy as np
 import psycopg
 
 from geofence.sites import Camera
+from geofence.spans import complement
 from geofence.uptime import Availability, CameraEvents, availability
-from store.queries import read_camera_events, read_observed, unobserved
+from store.queries import read_camera_events, read_observed
 from store.results import HOUR_S, HourRows, fresh_days, fresh_hours, refresh_daily, write_hours
 
 from .periods import local_date, midnight
@@ -48,7 +49,7 @@ def _compute(conn: psycopg.Connection, cameras: Sequence[Camera], heartbeat: np.
     tail = missed * float(heartbeat.max(initial=60.0))
     ev = read_camera_events(conn, [c.id for c in cameras], start, end, tail)
     seen = read_observed(conn, start - LOOKBACK_S, max(end + tail, start))
-    blind = unobserved(seen, start - LOOKBACK_S, min(now, end + tail)) if now > start - LOOKBACK_S else []
+    blind = complement(seen, start - LOOKBACK_S, min(now, end + tail)) if now > start - LOOKBACK_S else []
     return availability(CameraEvents(ev.camera.astype(np.int64), ev.ts, ev.online), len(cameras), heartbeat,
                         missed, start, end, now=now, unobserved=blind,
                         bucket_s=HOUR_S if hourly else None, origin=0.0)

@@ -11,6 +11,8 @@ from datetime import datetime, time, timedelta
 from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
+from .spans import merge
+
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -96,13 +98,6 @@ def schedule_windows(schedule: Sequence[Mapping[str, str]], start: float, end: f
             if e > start and s < end:
                 spans.append((max(s, start), min(e, end)))
         day += timedelta(days=1)
-    spans.sort()
-    merged: list[tuple[float, float]] = []
-    for s, e in spans:
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-        else:
-            merged.append((s, e))
-    return merged
+    return merge(spans)
 
 

@@ -31,6 +31,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .spans import merge
+
 UP, DOWN, UNKNOWN = 0, 1, 2
 _BLIND, _RESUME = 2, 3  # anchor kinds beyond the real events' online (0) / offline (1)
 
@@ -68,18 +70,7 @@ class Availability:
             return np.where(up + down > 0, up / (up + down), np.nan)
 
 
-def _merge(stretches: Sequence[tuple[float, float]]) -> np.ndarray:
-    spans = sorted((float(a), float(b)) for a, b in stretches if b > a)
-    out: list[list[float]] = []
-    for a, b in spans:
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return np.array(out, dtype=float).reshape(-1, 2)
-
-
-def _segments(ev: CameraEvents, n_cameras: int, heartbeat_s: np.ndarray, missed: float,
+def _segments(ev: CameraEvents, heartbeat_s: np.ndarray, missed: float,
               unobserved: np.ndarray, now: float):
     """Segments (camera, start, end, state) covering each camera from its first event to `now`."""
     order = np.lexsort((~ev.online, ev.ts, ev.camera))  # at one instant, offline is taken last
@@ -134,9 +125,9 @@ def availability(events: CameraEvents, n_cameras: int, heartbeat_s: Sequence[flo
     `bucket_s` seconds aligned to `origin` when given (for example UTC hours), else for the
     whole period. `now` is the time of computing: nothing after it is known."""
     hb = np.asarray(heartbeat_s, dtype=float)
-    blind = _merge(unobserved)
+    blind = np.array(merge(unobserved), dtype=float).reshape(-1, 2)
     end_known = min(end, now)
-    cam, s, e, st = _segments(events, n_cameras, hb, missed, blind, now)
+    cam, s, e, st = _segments(events, hb, missed, blind, now)
     # before its first event a camera is unknown: one leading segment per camera
     first_seen = np.full(n_cameras, np.inf)
     if len(cam):

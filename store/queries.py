@@ -13,6 +13,8 @@ from typing import Sequence
 import numpy as np
 import psycopg
 
+from geofence.spans import merge
+
 from .binary import copy_arrays
 
 _UNITS = "SELECT unit_id, (row_number() OVER (ORDER BY unit_id) - 1)::int4 AS i FROM pingan.unit"
@@ -139,28 +141,7 @@ def read_observed(conn: psycopg.Connection, start: float, end: float) -> list[tu
         "SELECT date_part('epoch', since), date_part('epoch', until) FROM pingan.ingest_uptime "
         "WHERE until > to_timestamp(%s) AND since < to_timestamp(%s) ORDER BY since", (start, end)).fetchall()
     conn.commit()
-    merged: list[list[float]] = []
-    for a, b in rows:
-        a, b = max(a, start), min(b, end)
-        if b <= a:
-            continue
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]
-
-
-def unobserved(observed: Sequence[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
-    """The complement of merged, sorted stretches within [start, end)."""
-    out, at = [], start
-    for a, b in observed:
-        if a > at:
-            out.append((at, a))
-        at = max(at, b)
-    if at < end:
-        out.append((at, end))
-    return out
+    return merge((max(a, start), min(b, end)) for a, b in rows)
 
 
 def unit_kinds(conn: psycopg.Connection) -> dict[str, str]:
