@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Sequence
+from typing import Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 DAY_S = 86_400.0
@@ -33,6 +33,16 @@ def midnight(day: date, tz: str) -> float:
 
 def local_date(ts: float, tz: str) -> date:
     return datetime.fromtimestamp(ts, ZoneInfo(tz)).date()
+
+
+def city_days(start: float, end: float, tz: str) -> Iterator[tuple[date, float, float]]:
+    """(day, its midnight, the next midnight) for each of the city's days overlapping [start, end)."""
+    day = local_date(start, tz)
+    d0 = midnight(day, tz)
+    while d0 < end:
+        d1 = midnight(day + timedelta(days=1), tz)
+        yield day, d0, d1
+        day, d0 = day + timedelta(days=1), d1
 
 
 def parse_time(text: str, tz: str, now: float) -> float:
@@ -93,11 +103,7 @@ def split(start: float, end: float, versions: Sequence[tuple[int, float, float]]
     for _, a, b in versions:
         cuts.update(x for x in (a, b) if start < x < end)
     if end - start > DAY_S:
-        day = local_date(start, tz)
-        while (m := midnight(day, tz)) < end:
-            if m > start:
-                cuts.add(m)
-            day += timedelta(days=1)
+        cuts.update(m for _, m, _ in city_days(start, end, tz) if m > start)
     edges = sorted(cuts)
     parts = []
     for a, b in zip(edges[:-1], edges[1:], strict=True):

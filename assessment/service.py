@@ -17,7 +17,7 @@ from store.registry import versions_between
 from store.results import HOUR_S, stored_days
 
 from .defence import Assessor, CoverageError
-from .periods import local_date, midnight
+from .periods import city_days, local_date, midnight
 from .standards import Standards
 from .uptime import SETTLE_S, camera_uptime
 
@@ -74,9 +74,7 @@ class Sweeper:
             hours = int((closed - since) / HOUR_S)
         days = 0
         today = local_date(now, tz)
-        for back in range(self.days_back, 0, -1):
-            d = today - timedelta(days=back)
-            d0, d1 = midnight(d, tz), midnight(d + timedelta(days=1), tz)
+        for d, d0, d1 in city_days(midnight(today - timedelta(days=self.days_back), tz), midnight(today, tz), tz):
             if d1 > now - SETTLE_S:
                 continue
             versions = versions_between(conn, d0, d1)

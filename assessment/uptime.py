@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Sequence
 
 import numpy as np
@@ -20,7 +19,7 @@ from geofence.uptime import Availability, CameraEvents, availability
 from store.queries import read_camera_events, read_observed
 from store.results import HOUR_S, HourRows, fresh_days, fresh_hours, refresh_daily, write_hours
 
-from .periods import local_date, midnight
+from .periods import city_days
 from .standards import Standards
 
 log = logging.getLogger(__name__)
@@ -106,15 +105,7 @@ class _Totals:
 
 def _whole_days(a: float, b: float, tz: str) -> list[tuple[float, float]]:
     """The city's whole days within [a, b)."""
-    day = local_date(a, tz)
-    out = []
-    while True:
-        d0, d1 = midnight(day, tz), midnight(day + timedelta(days=1), tz)
-        if d1 > b:
-            return out
-        if d0 >= a:
-            out.append((d0, d1))
-        day += timedelta(days=1)
+    return [(d0, d1) for _, d0, d1 in city_days(a, b, tz) if d0 >= a and d1 <= b]
 
 
 def _hours(conn: psycopg.Connection, cameras: Sequence[Camera], hb: np.ndarray, std: Standards, a: float, b: float,

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from assessment.periods import PeriodError, parse_period, parse_time, split
+from assessment.periods import PeriodError, city_days, parse_period, parse_time, split
 
 TZ = "Asia/Shanghai"
 Z = ZoneInfo(TZ)
@@ -53,3 +53,14 @@ def test_parts_by_day_and_by_version():
         (1, None, 12.0), (1, date(2026, 11, 19), 24.0), (1, None, 14.0), (2, None, 10.0)]
     with pytest.raises(PeriodError, match="no grid was loaded"):
         split(at(2026, 11, 20), at(2026, 11, 21), [v2], TZ)
+
+
+def test_city_days_overlapping_a_period():
+    days = list(city_days(at(2026, 11, 18, 12), at(2026, 11, 20), TZ))  # the 20th's midnight is the end: not in
+    assert days == [(date(2026, 11, 18), at(2026, 11, 18), at(2026, 11, 19)),
+                    (date(2026, 11, 19), at(2026, 11, 19), at(2026, 11, 20))]
+    # where the clocks change, a day is not 24 hours: the spring-forward Sunday in Berlin is 23
+    berlin = ZoneInfo("Europe/Berlin")
+    d = list(city_days(datetime(2026, 3, 29, 1, tzinfo=berlin).timestamp(),
+                       datetime(2026, 3, 29, 2, tzinfo=berlin).timestamp(), "Europe/Berlin"))
+    assert [(day, (d1 - d0) / 3600) for day, d0, d1 in d] == [(date(2026, 3, 29), 23.0)]
