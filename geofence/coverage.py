@@ -98,6 +98,9 @@ class CellCoverage:
     gap_from: float | None = None  # where the longest gap lies (epoch seconds)
     gap_to: float | None = None
     unknown_because: str | None = None  # "unit silent" | "ingest not receiving", when unknown
+    last_visit_end: float | None = None  # when the latest visit in the period ended (epoch seconds)
+    trailing: CellStatus = CellStatus.COVERED  # the open gap from the latest visit (or the start) to the end,
+    # judged alone: not covered once it exceeds the revisit interval with unknown stretches taken out
 
 
 @dataclass(frozen=True)
@@ -248,14 +251,18 @@ def patrol_coverage(grid: Grid, index: CellIndex, tracks: Iterable[Track], start
         longest = float(gaps[k])
         revisit = 60.0 * (leaf.revisit_minutes or std.revisit_minutes[leaf.priority])
         why = None
+        silent = np.column_stack([u_s[ubounds[i]:ubounds[i + 1]], u_e[ubounds[i]:ubounds[i + 1]]])
         if len(vs) and longest <= revisit:
             status, why = CellStatus.COVERED, None
         else:
             too_long = (gaps > revisit) | (len(vs) == 0)
-            silent = np.column_stack([u_s[ubounds[i]:ubounds[i + 1]], u_e[ubounds[i]:ubounds[i + 1]]])
             status, why = _failing(gaps_from[too_long], gaps_to[too_long], revisit, silent, g)
+        trailing = CellStatus.COVERED
+        if gaps[-1] > revisit:
+            trailing = _failing(gaps_from[-1:], gaps_to[-1:], revisit, silent, g)[0]
         result[leaf.id] = CellCoverage(leaf.id, int(len(vs)), longest, revisit, status,
-                                       float(wall_from[k]), float(wall_to[k]), why)
+                                       float(wall_from[k]), float(wall_to[k]), why,
+                                       float(e[lo:hi].max()) if len(ve) else None, trailing)
     return result
 
 

@@ -9,6 +9,7 @@ types and JSON nested too deeply are ``malformed``. A snapshot is a JPEG only if
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import datetime
 from typing import Annotated, Callable, Literal
 
@@ -16,6 +17,7 @@ import cv2
 import msgspec
 import numpy as np
 from msgspec import Meta
+from PIL import Image
 
 from store.records import (
     CameraHealth,
@@ -72,6 +74,11 @@ class StatusIn(msgspec.Struct, frozen=True):
     ts: Ts | None = None
 
 
+class DutyIn(msgspec.Struct, frozen=True):
+    duty: Literal["on", "off"]
+    ts: Ts
+
+
 class OwnTracksHead(msgspec.Struct):
     type: str = msgspec.field(name="_type", default="")
 
@@ -122,6 +129,7 @@ _owntracks = {"location": msgspec.json.Decoder(OwnTracksLocation), "lwt": msgspe
               "transition": msgspec.json.Decoder(OwnTracksTransition)}
 _any = msgspec.json.Decoder()
 _status = msgspec.json.Decoder(StatusIn)
+_duty = msgspec.json.Decoder(DutyIn)
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 # OwnTracks message types Pingan has no use for, and why
@@ -209,6 +217,15 @@ class Decoder:
         ts = msg.captured if msg.captured is not None else msg.received
         return [DeviceStatus("camera", device, ts, text.lower() == b"online")]
 
+    def duty(self, device: str, msg: Message) -> list[Record] | Reject:
+        """A unit signing on or off duty: {"duty": "on"|"off", "ts"}. Off duty, its silence is expected."""
+        d = _duty.decode(msg.payload)
+        return [DeviceStatus("unit", device, _epoch(d.ts), d.duty == "on", source="duty")]
+
+    def own_output(self, device: str, msg: Message) -> list[Record] | Reject:
+        """Pingan's own alerts, published under the same tree: nothing to record, nothing rejected."""
+        return []
+
     def snapshot(self, device: str, msg: Message) -> list[Record] | Reject:
         size = len(msg.payload)
         if size > self.max_snapshot:
@@ -219,7 +236,7 @@ class Decoder:
         why = jpeg_problem(msg.payload)
         if why:
             return Reject(RejectReason.CORRUPT_IMAGE, why, device)
-        ts = msg.captured if msg.captured is not None else msg.received
+        ts = msg.captured if msg.captured is not None else exif_time(msg.payload) or msg.received
         return [CameraSnapshot(device, ts, size, hashlib.sha256(msg.payload).hexdigest(), msg.payload)]
 
     def owntracks(self, device: str, msg: Message) -> list[Record] | Reject:
@@ -274,6 +291,7 @@ class Decoder:
 
 _NATIVE: dict[tuple[str, str], Handler] = {
     ("patrol", "gps"): Decoder.gps,
+    ("patrol", "duty"): Decoder.duty,
     ("camera", "health"): Decoder.health,
     ("camera", "snapshot"): Decoder.snapshot,
     ("camera", "status"): Decoder.status,
@@ -285,6 +303,8 @@ def route(topic: str) -> tuple[Handler | None, str | None]:
     """The decoder of a topic and the device id in it; (None, …) outside the contract."""
     parts = topic.split("/")
     if len(parts) == 5 and parts[:2] == ["pingan", "v1"] and parts[3]:
+        if parts[2] == "alerts":  # pingan/v1/alerts/{type}/{subject}: what Pingan itself publishes
+            return Decoder.own_output, None
         return _NATIVE.get((parts[2], parts[4])), parts[3]
     if parts[0] == "owntracks" and len(parts) in (3, 4) and parts[1] and parts[2]:
         device = f"{parts[1]}/{parts[2]}"
@@ -321,6 +341,20 @@ def jpeg_problem(data: bytes) -> str | None:
     if img is None or img.size == 0:
         return "the JPEG does not decode"
     return None
+
+
+def exif_time(jpeg: bytes) -> float | None:
+    """When the picture was taken, from its EXIF DateTimeOriginal with OffsetTimeOriginal (a time
+    without an offset is not used: the camera's zone is unknown); None when it does not say."""
+    try:
+        with Image.open(io.BytesIO(jpeg)) as im:
+            exif = im.getexif().get_ifd(0x8769)  # the Exif sub-IFD
+        taken, offset = exif.get(0x9003), exif.get(0x9011)  # DateTimeOriginal, OffsetTimeOriginal
+        if not taken or not offset:
+            return None
+        return datetime.strptime(f"{taken.strip()}{offset.strip()}", "%Y:%m:%d %H:%M:%S%z").timestamp()
+    except (OSError, ValueError, SyntaxError):
+        return None
 
 
 def _device_of(topic: str) -> str | None:

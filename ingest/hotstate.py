@@ -15,10 +15,11 @@ import logging
 import time
 from typing import Iterable, Mapping
 
+import msgspec
 import psycopg
 import redis
 
-from store.records import CameraHealth, DeviceStatus, PatrolFix
+from store.records import FEED_STREAM, CameraHealth, DeviceStatus, FeedBatch, PatrolFix
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,10 @@ def _s(v: object) -> str:
 
 
 class HotState:
-    def __init__(self, client: redis.Redis, retry_s: float = 5.0, clock=time.monotonic):
+    def __init__(self, client: redis.Redis, retry_s: float = 5.0, clock=time.monotonic, feed_maxlen: int = 100_000):
         self.client = client
+        self.feed_maxlen = feed_maxlen
+        self._encode = msgspec.msgpack.Encoder()
         self.retry_s = retry_s
         self.clock = clock
         self._script = client.register_script(_SET_IF_NEWER)
@@ -66,8 +69,9 @@ class HotState:
 
     # -- updates ---------------------------------------------------------------------------
     def apply(self, fixes: Iterable[PatrolFix], health: Iterable[CameraHealth], statuses: Iterable[DeviceStatus],
-              counters: Mapping[str, int]) -> bool:
-        """Push a committed batch; False when Redis is unavailable (state will be rebuilt)."""
+              counters: Mapping[str, int], feed: FeedBatch | None = None) -> bool:
+        """Push a committed batch, and append it to the live feed; False when Redis is unavailable
+        (state will be rebuilt; the alert service reconciles what the feed missed from the database)."""
         if not self.available:
             return False
         latest: dict[str, PatrolFix] = {}
@@ -90,6 +94,8 @@ class HotState:
             for name, n in counters.items():
                 if n:
                     pipe.hincrby(COUNTERS, name, n)
+            if feed is not None and len(feed):
+                pipe.xadd(FEED_STREAM, {"b": self._encode.encode(feed)}, maxlen=self.feed_maxlen, approximate=True)
             held = pipe.execute()[0]
         except redis.RedisError as e:
             self._lost(e)

@@ -72,6 +72,8 @@ class IngestSettings(_Section):
     max_pending_messages: int = Field(
         8000, ge=10, le=1_000_000,
         description="Unacknowledged messages a worker holds at most; past it the broker connection is not read")
+    feed_maxlen: int = Field(100_000, ge=100, description="Batches the live feed (Redis stream pingan:feed) keeps, "
+                                                          "approximately; the alert service reads it")
     heartbeat_s: float = Field(10, ge=1, le=300,
                                description="How often a worker records that it is receiving (pingan.ingest_uptime)")
 

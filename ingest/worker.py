@@ -33,6 +33,7 @@ from store.records import (
     Checkin,
     DeadLetter,
     DeviceStatus,
+    FeedBatch,
     PatrolFix,
     Registration,
     RejectReason,
@@ -249,7 +250,10 @@ class IngestWorker:
         self.stats.batches += 1
         if self.hot is not None:
             counters = counter_names(len(acks), result.inserted, rejected)
-            ok = self.hot.apply((f for f, _ in batch.fixes), (h for h, _ in batch.health), batch.statuses, counters)
+            feed = FeedBatch(time.time(), self.settings.mqtt.client_id, [f for f, _ in batch.fixes],
+                             [h for h, _ in batch.health], list(batch.statuses), [c for c, _ in batch.checkins],
+                             [s for s, _ in batch.snapshots])
+            ok = self.hot.apply(feed.fixes, feed.health, feed.statuses, counters, feed)
             metrics.REDIS_UP.set(1 if ok else 0)
         self.source.ack(acks)
         metrics.CONSUMER_LAG.set(time.time() - oldest)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psycopg
 
-from . import logs
-from .config import ConfigError, CoverageSettings, Settings, load_settings, load_settings_leniently
+from . import alerting, logs
+from .config import ConfigError, Settings, load_settings, load_settings_leniently
 
 log = logging.getLogger("pingan")
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run the whole service: ingest (and later alerts and the API)",
+    p = sub.add_parser("run", help="run the whole service: ingest and alerts (and later the API)",
                        description="Run the service. With no settings it runs on embedded defaults and the demo "
                                    "city; --simulate demo feeds it live demo traffic.")
     p.add_argument("--simulate", metavar="SCENARIO",
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="print JSON (areas and every cell with why it has its status; times RFC 3339)")
     p.add_argument("--explain", action="store_true",
                    help="after the table, every cell with why: its patrol gap, key cameras and checkpoints")
+
+    alerting.add_parser(sub)
 
     p = sub.add_parser("simulate", help="publish a scenario's traffic to PINGAN_MQTT_URL (or a local `pingan run`)",
                        description="Publish a scenario (a built-in name or a TOML file) and write its ground "
@@ -255,14 +257,18 @@ def _simulation(name: str, settings: Settings):
     from simulators.scenario import Scenario, run
 
     log.info("generating scenario %s and its ground truth", name)
-    return run(Scenario.load(name), _truth_standard(settings.coverage))
+    return run(Scenario.load(name), _truth_standard(settings))
 
 
-def _truth_standard(c: CoverageSettings):
+def _truth_standard(settings: Settings):
     """The standards as the simulators' ground truth takes them: plain numbers."""
+    from alerts.types import AlertType
     from simulators.truth import TruthStandard
 
-    return TruthStandard(max_gap_s=c.max_gap_s, min_dwell_s={"foot": c.min_dwell_foot_s, "bike": c.min_dwell_bike_s,
+    c, a = settings.coverage, settings.alerts
+    return TruthStandard(image_confirm=a.image_confirm, understaffed_for_s=a.hold_for(AlertType.CHECKPOINT_UNDERSTAFFED),
+                         out_of_area_for_s=a.hold_for(AlertType.UNIT_OUT_OF_AREA),
+                         max_gap_s=c.max_gap_s, min_dwell_s={"foot": c.min_dwell_foot_s, "bike": c.min_dwell_bike_s,
                                                               "car": c.min_dwell_car_s},
                          revisit_key_minutes=c.revisit_key_minutes, revisit_normal_minutes=c.revisit_normal_minutes,
                          active_from=c.active_from, active_to=c.active_to, timezone=c.timezone,
@@ -320,8 +326,36 @@ def cmd_sweep(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_alerts(settings: Settings, args) -> int:
+    return alerting.cmd_alerts(settings, args, _database(settings), lambda: _serve_alerts(settings))
+
+
+def _serve_alerts(settings: Settings) -> int:
+    """The alert service alone, beside `pingan ingest` workers: it needs their Redis."""
+    if settings.redis.url is None:
+        print("error: the alert service alone reads the live feed the ingest workers write to Redis: set "
+              "PINGAN_REDIS_URL (`pingan run` runs it with its own ingest)", file=sys.stderr)
+        return 2
+    from ingest.mqtt import BrokerAddress
+
+    from .services import redis_client
+
+    address = BrokerAddress.parse(settings.mqtt.url) if settings.mqtt.url else None
+    service = alerting.build_service(settings, _database(settings), redis_client(settings.redis.url), address)
+    service.start()
+    stop = _stop_event()
+    while not stop.wait(10) and service._thread.is_alive():
+        st = service.stats
+        log.info("alerts: %d feed entries, %d opened, %d resolved, %d escalated", st.entries, st.opened, st.resolved,
+                 st.escalated)
+    service.stop()
+    if service.failure:
+        raise service.failure
+    return 0
+
+
 VERBS = {"run": cmd_run, "ingest": cmd_ingest, "migrate": cmd_migrate, "check": cmd_check,
-         "coverage": cmd_coverage, "simulate": cmd_simulate, "sweep": cmd_sweep}
+         "coverage": cmd_coverage, "simulate": cmd_simulate, "sweep": cmd_sweep, "alerts": cmd_alerts}
 
 
 # -- composition -------------------------------------------------------------------------------
@@ -443,6 +477,15 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
         if done[1] is not None and done[1].changed and done[1].previous is not None:
             log.warning("%s", _version_line(done[1], settings.coverage.timezone))
         running = _Running.start(settings, db_url, stack)
+        service = None
+        if sync_registry:
+            period = None
+            if sim is not None:
+                period = (sim.scenario.start.timestamp(), sim.scenario.start.timestamp() + sim.scenario.duration_s)
+            service = alerting.build_service(settings, db_url, running.hot.client, running.address, period=period)
+            service.start()
+            stack.callback(service.dispatcher.close)
+            stack.callback(service.stop)
         if sync_registry and sim is None:
             stack.callback(_sweeper(settings, db_url, done[0].timescale).stop)
         traffic = None
@@ -460,8 +503,16 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
         code = running.finish()
         if code:
             return code
+        if service is not None:
+            service.finish(until=period[1] if sim is not None else None)
+            if service.failure:
+                raise service.failure
         _status(running.worker, last)
         _summary(running.worker, db_url, settings, running.hot)
+        if service is not None:
+            st = service.stats
+            print(f"Alerts: {st.opened} opened, {st.resolved} resolved, {st.escalated} escalated "
+                  "(pingan alerts list --state all).")
         if sim is not None:
             _compare_with_truth(sim, db_url, settings, Path(args.compare_out) if args.compare_out else None)
     return 0
@@ -499,7 +550,7 @@ class _Running:
         address = BrokerAddress.parse(mqtt_url)
         source = MqttSource(settings.mqtt, address, settings.ingest.max_pending_messages,
                             settings.log.level, settings.log.format, logs.setup)
-        hot = HotState(redis_client(settings.redis.url), settings.redis.retry_s)
+        hot = HotState(redis_client(settings.redis.url), settings.redis.retry_s, feed_maxlen=settings.ingest.feed_maxlen)
         worker = IngestWorker(settings, source,
                               connector(db_url, settings.database.connect_timeout_s, settings.mqtt.client_id), hot)
         failure: list[BaseException] = []
@@ -569,7 +620,8 @@ def _compare_with_truth(sim, db_url: str, settings: Settings, out: Path | None) 
     """What the product computed from what it ingested, against the scenario's independent
     ground truth, part by part; True when every part agrees."""
     from assessment.defence import Assessor
-    from simulators.truth import compare
+    from simulators.truth import compare, score_alerts
+    from store import alerts as alert_store
     from store.results import record_uptime
 
     from .coverage import standards, summary
@@ -584,6 +636,8 @@ def _compare_with_truth(sim, db_url: str, settings: Settings, out: Path | None) 
         assessor = Assessor(conn, standards(settings.coverage), store=False)
         result = assessor.period(start, end)
         verdict = compare(sim.truth["coverage"], summary(assessor, result))
+        raised = alert_store.find(conn, state="all", since=start, until=end + 3600, limit=100_000)
+    alerts = score_alerts(sim.truth["alerts"], raised)
     rejects = {r: n for r, n in sim.truth["rejects"].items()}
     print("Against the scenario's ground truth (worked out independently from the planned positions, "
           "down times and check-ins):")
@@ -597,13 +651,20 @@ def _compare_with_truth(sim, db_url: str, settings: Settings, out: Path | None) 
         for d in v["disagreements"][:5]:
             print(f"      {d['id']}: truth {d['truth']}, product {d['product']}")
         ok &= v["agree"] == v["total"]
-    print(f"  expected rejects {rejects or 'none'}; alerts the faults must raise: {len(sim.truth['alerts'])}.")
+    print(f"  alerts: precision {alerts['precision']:.3f}, recall {alerts['recall']:.3f} ({alerts['raised']} raised, "
+          f"{alerts['expected']} expected, {alerts['optional']} where the truth allows either)")
+    for kind in ("missed", "unexpected"):
+        for d in alerts[kind][:8]:
+            print(f"      {kind}: {d['type']} {d['subject']}")
+    ok &= alerts["precision"] == 1.0 and alerts["recall"] == 1.0
+    print(f"  expected rejects {rejects or 'none'}.")
     print("Every part agrees with the ground truth." if ok else "The product DISAGREES with the ground truth.")
     if not ok and settings.database.url is not None:
         print("(the comparison holds on a database with nothing else in the scenario's period: PINGAN_DATABASE_URL "
               "may hold other data of the same devices)")
     if out is not None:
-        out.write_text(json.dumps({"scenario": sc.name, "agree": ok, **verdict}, indent=1, ensure_ascii=False))
+        out.write_text(json.dumps({"scenario": sc.name, "agree": ok, **verdict, "alerts": alerts}, indent=1,
+                                  ensure_ascii=False))
         print(f"comparison written: {out}")
     return ok
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from alerts.settings import AlertSettings
 from ingest.settings import IngestSettings, MqttSettings
 
 ENV_PREFIX = "PINGAN_"
@@ -172,6 +173,7 @@ class Settings(_Section):
     grid: GridSettings = GridSettings()
     registry: RegistrySettings = RegistrySettings()
     coverage: CoverageSettings = CoverageSettings()
+    alerts: AlertSettings = AlertSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
 

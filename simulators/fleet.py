@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import cv2
 import numpy as np
 import shapely
+from PIL import Image
 
 from geofence.grid import Level, Priority
 from geofence.sites import Camera
@@ -134,9 +135,16 @@ def render_scene(camera_id: str, ts: float, tz_offset_h: float = 8.0, variant: i
         y0 = H // 2 + 20 + k * 18
         cv2.line(img, (W // 2, y0), (W // 2, y0 + 8), (240, 240, 240), 2)
     texture = rng.normal(0, 6, (H, W, 1))
+    # what changes from one moment to the next: traffic on the road, and the sensor's own noise
+    moment = np.random.default_rng(_seed("moment", camera_id, int(ts)))
+    for _ in range(int(moment.integers(1, 4))):
+        y = int(moment.integers(H // 2 + 20, H - 20))
+        x = int(moment.integers(40, W - 80))
+        colour = tuple(int(v) for v in moment.integers(30, 230, 3))
+        cv2.rectangle(img, (x, y), (x + 30 + y // 8, y + 10 + y // 20), colour, -1)
     hour = (datetime.fromtimestamp(ts, timezone.utc).hour + tz_offset_h) % 24
     light = 0.35 + 0.65 * max(0.0, math.sin(math.pi * (hour - 6) / 12)) if 6 <= hour <= 18 else 0.3
-    return np.clip(img * light + texture, 0, 255).astype(np.uint8)
+    return np.clip(img * light + texture + moment.normal(0, 2.0, (H, W, 1)), 0, 255).astype(np.uint8)
 
 
 def apply_image_fault(img: np.ndarray, fault: str | None, camera_id: str, ts: float) -> np.ndarray:
@@ -174,4 +182,14 @@ def snapshot(camera: Camera, ts: float, fault: str | None = None, frozen_at: flo
     img = apply_image_fault(render_scene(camera.id, at), fault, camera.id, ts)
     ok, jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
     assert ok
-    return jpeg.tobytes()
+    return with_exif_time(jpeg.tobytes(), ts)
+
+
+def with_exif_time(jpeg: bytes, ts: float, offset_h: int = 8) -> bytes:
+    """The JPEG with an EXIF segment saying when it was taken, as IP cameras stamp their snapshots."""
+    exif = Image.Exif()
+    local = datetime.fromtimestamp(ts, timezone(timedelta(hours=offset_h)))
+    exif.get_ifd(0x8769)[0x9003] = local.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal
+    exif.get_ifd(0x8769)[0x9011] = local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]  # OffsetTimeOriginal
+    data = exif.tobytes()
+    return jpeg[:2] + b"\xff\xe1" + (len(data) + 2).to_bytes(2, "big") + data + jpeg[2:]

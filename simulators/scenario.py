@@ -29,6 +29,7 @@ check-ins), independently of the code that computes the product's figures.
 from __future__ import annotations
 
 import json
+import math
 import time
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -184,6 +185,9 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
         keep = []
         held: list[dict] = []
         on, off = shift[uid]
+        for t, duty in ((on, "on"), (off, "off")):  # the officers sign on and off duty in the app
+            if t < end:
+                out.append(Outgoing(t, f"pingan/v1/patrol/{uid}/duty", json.dumps({"duty": duty, "ts": t}).encode()))
         for i, ts in enumerate(tr.ts):
             if not on <= ts < off:
                 continue  # off duty
@@ -209,6 +213,7 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
         published[uid] = keep
     # -- cameras: heartbeats and snapshots ---------------------------------------------------
     down: dict[str, list[tuple[float, float]]] = {}
+    shown: dict[str, list[tuple[float, str | None]]] = {}  # camera → (snapshot time, the fault it shows)
     for cam in city.cameras:
         frozen_at = None
         was_offline = False
@@ -233,6 +238,8 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
                     fault = next((f for f in IMAGE_FAULTS if active(f"image_{f}", cam.id, t)), None)
                     if fault == "frozen" and frozen_at is None:
                         frozen_at = t
+                    # a frozen picture shows as frozen from the second one on (the first is the last live one)
+                    shown.setdefault(cam.id, []).append((t, None if fault == "frozen" and frozen_at == t else fault))
                     out.append(Outgoing(t, f"pingan/v1/camera/{cam.id}/snapshot",
                                         snapshot(cam, t, fault, frozen_at)))
             t += sc.heartbeat_s
@@ -268,7 +275,8 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
             rejects["unknown_device"] = rejects.get("unknown_device", 0) + 5
     out.sort(key=lambda m: m.at)
     # -- ground truth --------------------------------------------------------------------------
-    judge = GroundTruth(city.grid, start, end, standard or TruthStandard())
+    std = standard or TruthStandard()
+    judge = GroundTruth(city.grid, start, end, std)
     plans = [UnitPlan(uid, units[uid].unit.kind, units[uid].unit.officers, units[uid].path,
                       np.array([b["ts"] for b in fixes])) for uid, fixes in published.items()]
     coverage = judge.compute(
@@ -278,10 +286,75 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
     truth = {
         "scenario": sc.model_dump(mode="json"),
         "faults": [{"kind": f.kind, "target": tg, "start": a, "end": b} for f, tg, a, b in faults],
-        "alerts": [{"type": str(_ALERT[f.kind]), "subject": tg, "from": a, "to": b + 2 * sc.heartbeat_s}
-                   for f, tg, a, b in faults if f.kind in _ALERT],
+        "alerts": expected_alerts(faults, shown, coverage, checkpoint_minutes(judge, city, checkins, plans),
+                                  {u.unit_id: judge.out_of_area(u, units[u.unit_id].unit.team, *shift[u.unit_id])
+                                   for u in plans}, sc, std),
         "rejects": rejects,
         "messages": len(out),
         "coverage": coverage,
     }
     return Simulation(sc, city, out, truth)
+
+
+# -- the alerts a scenario must raise -----------------------------------------------------------------
+def checkpoint_minutes(judge: GroundTruth, city: City, checkins, plans) -> dict[str, list[tuple[int, int, bool]]]:
+    """Each checkpoint's runs of understaffed scheduled minutes, per reading (favourable first)."""
+    out = {}
+    for cp in city.checkpoints:
+        plan = CheckpointPlan(cp.id, cp.lon, cp.lat, cp.radius_m, cp.min_staff, cp.schedule, checkins.get(cp.id, ()))
+        out[cp.id] = judge.understaffed_runs(plan, plans)
+    return out
+
+
+def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario, std: TruthStandard) -> list[dict]:
+    """Every alert the scenario must raise, each with the window it must open in; ``optional``
+    ones (where the truth allows either) may or may not be raised.
+
+    - camera and unit faults: from the fault's start to its end plus two heartbeats;
+    - image faults: where at least ``std.image_confirm`` consecutive snapshots show the fault;
+    - coverage gaps: every cell the truth calls not covered (optional where it allows either);
+    - understaffed checkpoints: every run of understaffed scheduled minutes at least the rule's
+      hold long (optional where only one reading of the doubtful minutes has it so long);
+    - units out of their team's area: every stretch on duty outside it at least the rule's hold
+      long (optional where the unit was near the edge or the stretch about as long as the hold).
+    """
+    start, end = sc.start.timestamp(), sc.start.timestamp() + sc.duration_s
+    late = 2 * sc.heartbeat_s
+    out = []
+    for f, tg, a, b in faults:
+        if f.kind in _ALERT and not f.kind.startswith("image_"):
+            out.append({"type": str(_ALERT[f.kind]), "subject": tg, "from": a, "to": b + late})
+    for cam, snaps in shown.items():
+        for fault in IMAGE_FAULTS:
+            run: list[float] = []
+            for t, got in [*snaps, (math.inf, None)]:
+                if got == fault:
+                    run.append(t)
+                    continue
+                if len(run) >= std.image_confirm:
+                    out.append({"type": f"image_{fault}", "subject": cam, "from": run[0],
+                                "to": run[-1] + sc.snapshot_every_s + late})
+                elif run:
+                    out.append({"type": f"image_{fault}", "subject": cam, "from": run[0],
+                                "to": run[-1] + sc.snapshot_every_s + late, "optional": True})
+                run = []
+    for cell_id, c in coverage["cells"].items():
+        if "not_covered" in c["patrol"]:
+            out.append({"type": "coverage_gap", "subject": cell_id, "from": start, "to": end + late,
+                        **({"optional": True} if len(c["patrol"]) > 1 else {})})
+    for uid, (surely, possibly) in outside.items():
+        for a, b in possibly:
+            if b - a < std.out_of_area_for_s - std.margin_s:
+                continue
+            sure = any(a <= x and y <= b and y - x >= std.out_of_area_for_s + std.margin_s for x, y in surely)
+            out.append({"type": "unit_out_of_area", "subject": uid, "from": a, "to": b + late,
+                        **({} if sure else {"optional": True})})
+    need = std.understaffed_for_s / 60  # minutes; runs are in whole minutes, so ±1 is doubtful
+    for cp_id, (favour, against) in understaffed.items():
+        for a, b in against:  # the reading with the fewest officers present: the longest runs
+            if b - a < need - 1:
+                continue
+            surely = any(a <= x and y <= b and y - x >= need + 1 for x, y in favour)
+            out.append({"type": "checkpoint_understaffed", "subject": cp_id, "from": start + 60 * a,
+                        "to": start + 60 * b + late, **({} if surely else {"optional": True})})
+    return out

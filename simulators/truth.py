@@ -46,6 +46,9 @@ class TruthStandard:
     min_checkpoint_compliance: float = 0.90
     key_categories: tuple[str, ...] = ("main_street", "busy_junction", "key_department", "key_site",
                                        "perimeter_junction")
+    image_confirm: int = 2  # consecutive snapshots showing a fault before its alert opens
+    understaffed_for_s: float = 300  # how long a checkpoint is understaffed before its alert opens
+    out_of_area_for_s: float = 300  # how long a unit is out of its team's area before its alert opens
     margin_m: float = 25.0  # GPS noise (a few metres, 3σ) and the product's 25 m steps
     margin_s: float = 10.0  # the fix interval
 
@@ -234,6 +237,25 @@ class GroundTruth:
                 return NOT_COVERED
         return UNKNOWN
 
+    # -- units out of their team's area -------------------------------------------------------------
+    def out_of_area(self, unit: UnitPlan, area_id: str, on: float, off: float) -> list[list[tuple[float, float]]]:
+        """[start, end) runs of seconds on duty in which the unit's exact position is outside its
+        team's area: surely (more than margin_m outside) and possibly (less than margin_m inside)."""
+        area = self.flat.geom(self.grid.cells[area_id].geometry)
+        k = np.nonzero((self.secs >= on) & (self.secs < off))[0]
+        if not len(k):
+            return [[], []]
+        x, y = self.flat.xy(*unit.path.at(self.secs[k]))
+        pts = shapely.points(x, y)
+        inside = shapely.contains(area, pts)
+        depth = shapely.distance(pts, area.boundary)
+        out = []
+        for outside in (~inside & (depth > self.std.margin_m), ~inside | (depth < self.std.margin_m)):
+            mask = np.zeros(self.n, dtype=bool)
+            mask[k[outside]] = True
+            out.append([(self.start + float(a), self.start + float(b)) for a, b in _runs(mask)])
+        return out
+
     # -- sites -------------------------------------------------------------------------------------
     def _cells_of(self, lon: float, lat: float, tolerance_m: float = 0.5) -> list[str]:
         """The cell a site lies in; every cell it may lie in when it is on (or within a hair of)
@@ -261,31 +283,43 @@ class GroundTruth:
     # -- checkpoints ---------------------------------------------------------------------------------
     def checkpoints(self, checkpoints: Iterable[CheckpointPlan], units: Sequence[UnitPlan]) -> dict[str, dict]:
         std = self.std
-        minutes = -(-self.n // 60)
         out = {}
         for cp in checkpoints:
-            scheduled = np.array([self._scheduled(cp.schedule, self.start + 60 * m) for m in range(minutes)])
-            readings = []
-            for favour in (0, 1):
-                present: list[set[str]] = [set() for _ in range(minutes)]
-                for officer, on, off in cp.checkins:
-                    for m in range(minutes):
-                        if self.start + 60 * m < off and self.start + 60 * (m + 1) > on:
-                            present[m].add(officer)
-                reach = cp.radius_m + (std.margin_m if favour == 0 else -std.margin_m)
-                cx, cy = self.flat.xy(cp.lon, cp.lat)
-                for u in units:
-                    at = u.fixes[(u.fixes >= self.start) & (u.fixes < self.end)]
-                    x, y = self.flat.xy(*u.path.at(at))
-                    for t in at[np.hypot(x - cx, y - cy) <= reach]:
-                        present[int((t - self.start) // 60)].update(u.officers)
-                staffed = scheduled & np.array([len(p) >= cp.min_staff for p in present])
-                readings.append(staffed.sum() / scheduled.sum() if scheduled.sum() else 1.0)
+            scheduled, staffed_by = self._staffing(cp, units)
+            readings = [staffed.sum() / scheduled.sum() if scheduled.sum() else 1.0 for staffed in staffed_by]
             lo, hi = min(readings), max(readings)
             statuses = {COVERED if r >= std.min_checkpoint_compliance else NOT_COVERED for r in (lo, hi)}
             out[cp.checkpoint_id] = {"cells": self._cells_of(cp.lon, cp.lat),
                                      "compliance": [float(lo), float(hi)], "status": sorted(statuses)}
         return out
+
+    def understaffed_runs(self, cp: CheckpointPlan, units: Sequence[UnitPlan]) -> list[list[tuple[int, int]]]:
+        """[start, end) minute runs of scheduled minutes below min_staff, in the favourable
+        reading (officers within radius + margin count) and in the unfavourable one."""
+        scheduled, staffed_by = self._staffing(cp, units)
+        return [[(int(a), int(b)) for a, b in _runs(scheduled & ~staffed)] for staffed in staffed_by]
+
+    def _staffing(self, cp: CheckpointPlan, units: Sequence[UnitPlan]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Per minute: scheduled, and staffed in each reading (favourable first)."""
+        std = self.std
+        minutes = -(-self.n // 60)
+        scheduled = np.array([self._scheduled(cp.schedule, self.start + 60 * m) for m in range(minutes)])
+        readings = []
+        for favour in (0, 1):
+            present: list[set[str]] = [set() for _ in range(minutes)]
+            for officer, on, off in cp.checkins:
+                for m in range(minutes):
+                    if self.start + 60 * m < off and self.start + 60 * (m + 1) > on:
+                        present[m].add(officer)
+            reach = cp.radius_m + (std.margin_m if favour == 0 else -std.margin_m)
+            cx, cy = self.flat.xy(cp.lon, cp.lat)
+            for u in units:
+                at = u.fixes[(u.fixes >= self.start) & (u.fixes < self.end)]
+                x, y = self.flat.xy(*u.path.at(at))
+                for t in at[np.hypot(x - cx, y - cy) <= reach]:
+                    present[int((t - self.start) // 60)].update(u.officers)
+            readings.append(scheduled & np.array([len(p) >= cp.min_staff for p in present]))
+        return scheduled, readings
 
     def _scheduled(self, schedule: Sequence[Mapping[str, str]], t: float) -> bool:
         if not schedule:
@@ -415,3 +449,23 @@ def _tally(rows: list[tuple[str, Any, Any, bool]]) -> dict[str, Any]:
     return {"agree": sum(bool(ok) for *_, ok in rows), "total": len(rows),
             "either": sum(isinstance(e, list) and len(e) > 1 and isinstance(e[0], str) for _, e, _, _ in rows),
             "disagreements": [{"id": i, "truth": e, "product": g} for i, e, g, ok in rows if not ok]}
+
+
+# -- alerts ------------------------------------------------------------------------------------------
+def score_alerts(expected: Sequence[Mapping[str, Any]], product: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The product's alerts against the ones the scenario must raise: an alert is right when an
+    expected one (or an optional one) has its type and subject and it opened inside that one's
+    window. Precision: right alerts / alerts raised; recall: expected alerts raised / expected."""
+    def fits(e, p) -> bool:
+        return e["type"] == p["type"] and e["subject"] == p["subject"] and e["from"] <= p["opened_at"] <= e["to"]
+
+    must = [e for e in expected if not e.get("optional")]
+    right = [p for p in product if any(fits(e, p) for e in expected)]
+    found = [e for e in must if any(fits(e, p) for p in product)]
+    return {"precision": len(right) / len(product) if product else 1.0,
+            "recall": len(found) / len(must) if must else 1.0,
+            "expected": len(must), "optional": len(expected) - len(must), "raised": len(product),
+            "missed": [{"type": e["type"], "subject": e["subject"], "from": e["from"], "to": e["to"]}
+                       for e in must if e not in found],
+            "unexpected": [{"type": p["type"], "subject": p["subject"], "opened_at": p["opened_at"]}
+                           for p in product if p not in right]}

@@ -16,6 +16,7 @@ import psycopg
 from geofence.spans import merge
 
 from .binary import copy_arrays
+from .records import CameraHealth, CameraSnapshot, Checkin, DeviceStatus, FeedBatch, PatrolFix
 
 _UNITS = "SELECT unit_id, (row_number() OVER (ORDER BY unit_id) - 1)::int4 AS i FROM pingan.unit"
 
@@ -160,3 +161,29 @@ def has_data(conn: psycopg.Connection, start: float, end: float) -> bool:
         {"s": start, "e": end}).fetchone()[0]
     conn.commit()
     return bool(found)
+
+
+def read_records(conn: psycopg.Connection, start: float, end: float, *, snapshots: bool = True) -> FeedBatch:
+    """Every accepted record with its time in [start, end), as the live feed carries them: what a
+    reader of the feed replays to rebuild its state after it missed some of the feed."""
+    span = (start, end)
+    fixes = [PatrolFix(u, ts, lat, lon, officers=tuple(o or ()), cell_id=cell) for u, ts, lat, lon, o, cell in conn.execute(
+        "SELECT unit_id, extract(epoch FROM ts)::float8, lat, lon, officers, cell_id FROM pingan.patrol_ping "
+        "WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s) ORDER BY ts", span)]
+    health = [CameraHealth(c, ts, online, fps, recording=rec, storage_ok=sto, source=src)
+              for c, ts, online, fps, rec, sto, src in conn.execute(
+                  "SELECT camera_id, extract(epoch FROM ts)::float8, online, fps, recording, storage_ok, source "
+                  "FROM pingan.camera_health WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s) ORDER BY ts", span)]
+    statuses = [DeviceStatus(k, d, ts, online, src) for k, d, ts, online, src in conn.execute(
+        "SELECT kind, device_id, extract(epoch FROM ts)::float8, online, source FROM pingan.device_status "
+        "WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s) ORDER BY ts", span)]
+    checkins = [Checkin(cp, ts, officer, action, method) for cp, ts, officer, action, method in conn.execute(
+        "SELECT checkpoint_id, extract(epoch FROM ts)::float8, officer, action, method FROM pingan.checkin "
+        "WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s) ORDER BY ts", span)]
+    shots = []
+    if snapshots:
+        shots = [CameraSnapshot(c, ts, size, sha, bytes(img or b"")) for c, ts, size, sha, img in conn.execute(
+            "SELECT camera_id, extract(epoch FROM ts)::float8, size_bytes, sha256, image FROM pingan.camera_snapshot "
+            "WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s) ORDER BY ts", span)]
+    conn.commit()
+    return FeedBatch(0.0, "database", fixes, health, statuses, checkins, shots)

@@ -161,3 +161,22 @@ class Registration(msgspec.Struct, frozen=True):
     kind: str  # unit | camera | checkpoint
     device_id: str
     alias: str | None = None  # OwnTracks user/device or Frigate camera name
+
+
+FEED_STREAM = "pingan:feed"  # Redis stream: what the ingest committed, batch by batch (the live feed)
+ALERT_STREAM = "pingan:alerts"  # Redis stream: alerts as they open, escalate and resolve
+
+
+class FeedBatch(msgspec.Struct, frozen=True):
+    """One committed batch as the live feed carries it (msgpack in a Redis stream entry)."""
+
+    committed: float  # when the ingest committed it (epoch seconds)
+    worker: str
+    fixes: list[PatrolFix] = []
+    health: list[CameraHealth] = []
+    statuses: list[DeviceStatus] = []
+    checkins: list[Checkin] = []
+    snapshots: list[CameraSnapshot] = []
+
+    def __len__(self) -> int:
+        return len(self.fixes) + len(self.health) + len(self.statuses) + len(self.checkins) + len(self.snapshots)

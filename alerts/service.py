@@ -1,0 +1,496 @@
+"""The alert service: reads the live feed, runs the rules, keeps the lifecycle, stores and
+delivers alerts.
+
+- **The feed** is the Redis stream ``pingan:feed``, read through the consumer group
+  ``pingan-alerts`` (at least once: an entry is acknowledged after what it caused is committed;
+  a restarted service first re-reads what it had taken and not acknowledged). Rules are
+  idempotent: an entry read twice changes nothing.
+- **Redis is not the truth.** On start, and whenever the feed may have missed something (Redis
+  was unreachable, or lost its data and with it the stream), the service rebuilds its state by
+  replaying the records of the current period from the database.
+- **Time** is event time: the newest record time seen (the watermark). Absence — a camera or
+  unit gone silent, a cell not revisited — is swept for every ``sweep_every_s`` on that clock,
+  so a replayed history raises the same alerts as the live day did. Only ``ingest_stalled``
+  is judged on the wall clock.
+- **The period** whose coverage gaps are judged is the city's day (or a scenario's period):
+  the revisit clock starts with it, as in the assessment.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import msgspec
+import numpy as np
+import psycopg
+import redis
+
+from assessment.periods import city_days
+from assessment.standards import City, Standards
+from store import alerts as alert_store
+from store.queries import read_records
+from store.records import FEED_STREAM, CameraHealth, CameraSnapshot, Checkin, DeviceStatus, FeedBatch, PatrolFix
+from store.registry import load_version, versions_between
+
+from .lifecycle import Action, Alert, AlertState, Change, Lifecycle, Silence
+from .notify import Dispatcher
+from .rules import Condition, cameras, feed, images, patrol, units
+from .settings import AlertSettings
+from .types import AlertType, Severity
+
+log = logging.getLogger(__name__)
+
+GROUP = "pingan-alerts"
+RECENT_S = 900.0  # devices heard within this of the newest one set the watermark
+
+
+@dataclass
+class ServiceStats:
+    entries: int = 0
+    records: int = 0
+    opened: int = 0
+    resolved: int = 0
+    escalated: int = 0
+    reconciled: int = 0
+    watermark: float = -math.inf
+
+
+@dataclass
+class _State:
+    cameras: dict[str, cameras.CameraState] = field(default_factory=dict)
+    units: dict[str, units.UnitState] = field(default_factory=dict)
+    images: dict[str, images.ImageState] = field(default_factory=dict)
+    patrol: patrol.PatrolState = field(default_factory=patrol.PatrolState)
+    feed: feed.FeedState = field(default_factory=feed.FeedState)
+    previous_image: dict[str, bytes] = field(default_factory=dict)
+    reference_image: dict[str, bytes] = field(default_factory=dict)
+
+
+class AlertService:
+    def __init__(self, settings: AlertSettings, std: Standards, connect: Callable[[], psycopg.Connection],
+                 client: redis.Redis, dispatcher: Dispatcher, *, consumer: str = "alerts-1",
+                 period: tuple[float, float] | None = None, wall: Callable[[], float] = time.time,
+                 diagnose: Callable[[bytes, bytes | None, bytes | None], Any] | None = None):
+        self.settings = settings
+        self.std = std
+        self.connect = connect
+        self.client = client
+        self.dispatcher = dispatcher
+        self.consumer = consumer
+        self.fixed_period = period
+        self.wall = wall
+        self.diagnose = diagnose
+        self.stats = ServiceStats()
+        self.lifecycle = Lifecycle(settings)
+        self.stopping = threading.Event()
+        self.ready = threading.Event()
+        self._conn: psycopg.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._state = _State()
+        self._city: City | None = None
+        self._period: tuple[float, float] | None = None
+        self._next_sweep = 0.0
+        self._next_sync = 0.0
+        self._closed_period: tuple[float, float] | None = None
+        self._teams: dict[str, str] = {}
+        self._latest: dict[str, float] = {}  # device → its latest record time
+        self._finish_at: float | None = None
+        self.failure: BaseException | None = None
+
+    # -- running ----------------------------------------------------------------------------
+    def start(self) -> "AlertService":
+        self._thread = threading.Thread(target=self._run_guarded, name="alerts", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run_guarded(self) -> None:
+        try:
+            self.run()
+        except BaseException as e:  # reported by the caller after the other parts are stopped
+            self.failure = e
+            log.exception("the alert service stopped")
+
+    def stop(self, timeout: float = 30) -> None:
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        self._retry(self._setup)
+        self.ready.set()
+        pending = True  # first re-read what this consumer took and did not acknowledge
+        while True:
+            stopping = self.stopping.is_set()  # when stopping: read what is there, then end
+            try:
+                got = self.client.xreadgroup(GROUP, self.consumer, {FEED_STREAM: "0" if pending else ">"},
+                                             count=50, block=None if pending or stopping else int(self._block_ms()))
+            except redis.ResponseError as e:
+                if "NOGROUP" not in str(e):
+                    raise
+                log.warning("the live feed's consumer group is gone (Redis lost its data): reconciling from the "
+                            "database")
+                self._retry(self._resync)
+                continue
+            except redis.RedisError as e:
+                if stopping:
+                    break
+                log.warning("Redis unavailable to the alert service: %s; retrying, then reconciling", e)
+                self.stopping.wait(1.0)
+                self._retry(self._resync, quiet=True)
+                continue
+            entries = got[0][1] if got else []
+            if entries:
+                self._retry(functools.partial(self._take, entries))
+            elif pending:
+                pending = False
+            elif stopping:
+                break
+            self._retry(self._housekeeping)
+        self._retry(self._final)
+
+    def _block_ms(self) -> float:
+        return max(10.0, min(1000.0, (self._next_sweep - time.monotonic()) * 1000))
+
+    def finish(self, until: float | None = None) -> None:
+        """For a replayed period: sweep once more at its end (closing it), then stop."""
+        self._finish_at = until
+        self.stop()
+
+    # -- setup and reconciliation ---------------------------------------------------------------
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = self.connect()
+        return self._conn
+
+    def _retry(self, op: Callable[[], Any], quiet: bool = False) -> Any:
+        delay = 0.25
+        while True:
+            try:
+                return op()
+            except (psycopg.OperationalError, psycopg.InterfaceError, redis.ConnectionError,
+                    redis.TimeoutError) as e:
+                if not quiet:
+                    log.warning("alert service waiting for %s: %s", type(e).__module__.split(".")[0], e)
+                quiet = True
+                if self._conn is not None:
+                    try:
+                        self._conn.close()
+                    except Exception:  # closing a broken connection may fail too
+                        pass
+                    self._conn = None
+                if self.stopping.wait(delay):
+                    return None
+                delay = min(delay * 2, 5.0)
+
+    def _setup(self) -> None:
+        conn = self._connection()
+        self._city = self._load_city(conn)
+        try:
+            self.client.xgroup_create(FEED_STREAM, GROUP, id="$", mkstream=True)
+        except redis.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+        self.lifecycle.load(_alert(r) for r in alert_store.unresolved(conn))
+        self._load_silences(conn)
+        conn.commit()
+        self._state = _State()
+        self._reconcile(conn, None)
+
+    def _resync(self) -> None:
+        """After Redis lost data or was away: make sure the group exists, then replay from the
+        database what the feed may have missed."""
+        try:
+            self.client.xgroup_create(FEED_STREAM, GROUP, id="$", mkstream=True)
+        except redis.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+        since = self.stats.watermark - max(self.settings.lateness_s, self.std.patrol.max_gap_s) - 60
+        self._reconcile(self._connection(), since if math.isfinite(since) else None)
+
+    def _reconcile(self, conn: psycopg.Connection, since: float | None) -> None:
+        now = self.wall()
+        start = self._period_of(now)[0] if since is None else since
+        if self.fixed_period is not None:
+            start = self.fixed_period[0] if since is None else since
+        batch = read_records(conn, start - 3600 if since is None else start, now + 86_400)
+        self.stats.reconciled += len(batch)
+        log.info("alert state rebuilt from the database: %d records since %s", len(batch),
+                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)))
+        self._apply_batch(batch, notify=True)
+
+    def _load_city(self, conn: psycopg.Connection) -> City:
+        versions = versions_between(conn, self.wall(), self.wall() + 1)
+        if not versions:
+            raise RuntimeError("no registry version: run `pingan migrate` with a grid first")
+        version = versions[-1][0]
+        doc = load_version(conn, version)
+        self._teams = {u["id"]: u["team"] for u in doc["units"] if u.get("team")}
+        return City.of(version, doc)
+
+    def _load_silences(self, conn: psycopg.Connection) -> None:
+        self.lifecycle.silences = [Silence(s["silence_id"], s["kind"], s["target"], s["starts"], s["ends"], s["who"],
+                                           s["why"]) for s in alert_store.silences(conn, self.wall() - 86_400)]
+
+    # -- the city's scope: what an alert's subject belongs to ----------------------------------
+    def _areas(self, cell_id: str | None) -> dict[str, str]:
+        if cell_id is None or self._city is None:
+            return {}
+        grid = self._city.grid
+        out = {"cell": cell_id}
+        for a in grid.ancestors.get(cell_id, ()):
+            out[str(grid.cells[a].level)] = a
+        return out
+
+    def _camera(self, camera_id: str) -> cameras.CameraState:
+        st = self._state.cameras.get(camera_id)
+        if st is None:
+            city = self._city
+            cam = next((c for c in city.cameras if c.id == camera_id), None) if city else None
+            cell = None
+            if cam is not None:
+                cell = city.camera_cells[city.cameras.index(cam)]
+            scope = {"category": str(cam.category) if cam else "other", **self._areas(cell)}
+            st = cameras.CameraState(camera_id, self.std.heartbeat_s(cam) if cam else 300.0,
+                                     cam.expected_fps if cam else None, scope)
+            self._state.cameras[camera_id] = st
+        return st
+
+    def _unit(self, unit_id: str) -> units.UnitState:
+        st = self._state.units.get(unit_id)
+        if st is None:
+            team = self._teams.get(unit_id)
+            grid = self._city.grid if self._city else None
+            area = team if grid is not None and team in grid.cells else None
+            st = units.UnitState(unit_id, area, {"kind": self._city.kinds.get(unit_id, "car") if self._city else "car",
+                                                 **({"team": team} if team else {}), **self._areas(None)})
+            self._state.units[unit_id] = st
+        return st
+
+    # -- records ----------------------------------------------------------------------------------
+    def _take(self, entries: list) -> None:
+        decoder = msgspec.msgpack.Decoder(FeedBatch)
+        ids = []
+        for entry_id, fields in entries:
+            ids.append(entry_id)
+            raw = fields.get(b"b") or fields.get("b")
+            try:
+                batch = decoder.decode(raw)
+            except (msgspec.DecodeError, TypeError) as e:
+                log.error("feed entry %s not readable, skipped: %s", entry_id, e)
+                continue
+            self.stats.entries += 1
+            self._state.feed.lag_s = max(0.0, self.wall() - batch.committed)
+            self._apply_batch(batch, notify=True)
+        self._state.feed.last_arrival = self.wall()
+        self._state.feed.expecting = True
+        self.client.xack(FEED_STREAM, GROUP, *ids)
+
+    def _apply_batch(self, batch: FeedBatch, notify: bool) -> None:
+        records: list = [*batch.fixes, *batch.health, *batch.statuses, *batch.checkins, *batch.snapshots]
+        records.sort(key=lambda r: r.ts)
+        conds: list[Condition] = []
+        limit = self.wall() + 600
+        for r in records:
+            self.stats.records += 1
+            conds += self._record(r)
+            if r.ts <= limit and r.ts > self._latest.get(r.device, -math.inf):
+                self._latest[r.device] = r.ts
+        self._advance()
+        self._changes(self.lifecycle.apply(conds, self.stats.watermark), notify)
+
+    def _advance(self) -> None:
+        """The watermark: the median of the latest times of the devices heard lately. One device
+        with a fast clock, or a burst of shuffled fixes, does not move it (and make every other
+        device look silent); a silent device does not hold it back."""
+        if not self._latest:
+            return
+        latest = np.fromiter(self._latest.values(), float, len(self._latest))
+        recent = latest[latest >= latest.max() - RECENT_S]
+        self.stats.watermark = max(self.stats.watermark, float(np.median(recent)))
+
+    def _record(self, r) -> list[Condition]:
+        t = type(r)
+        if t is PatrolFix:
+            st = self._unit(r.unit_id)
+            patrol.add_fix(self._state.patrol, r, self._city.kinds.get(r.unit_id, "car") if self._city else "car")
+            return units.on_fix(st, r, self._city.grid.ancestors if self._city else {}, self._unit_params())
+        if t is CameraHealth:
+            return cameras.on_health(self._camera(r.camera_id), r, self._camera_params())
+        if t is DeviceStatus:
+            if r.kind == "camera":
+                return cameras.on_status(self._camera(r.device_id), r, self._camera_params())
+            if r.source == "duty":
+                return units.on_duty(self._unit(r.device_id), r, self._unit_params())
+            return []
+        if t is Checkin:
+            patrol.add_checkin(self._state.patrol, r)
+            return []
+        if t is CameraSnapshot:
+            return self._snapshot(r)
+        return []
+
+    def _snapshot(self, s: CameraSnapshot) -> list[Condition]:
+        if self.diagnose is None or not s.image:
+            return []
+        st = self._state.images.get(s.camera_id)
+        if st is None:
+            st = self._state.images[s.camera_id] = images.ImageState(s.camera_id, self._camera(s.camera_id).scope)
+        if s.ts <= st.last_ts:
+            return []
+        prev = self._state.previous_image.get(s.camera_id)
+        ref = self._state.reference_image.get(s.camera_id)
+        try:
+            d = self.diagnose(s.image, prev, ref)
+        except Exception:  # one bad image never stops the service
+            log.exception("diagnosis failed on a snapshot of camera %s", s.camera_id)
+            return []
+        self._state.previous_image[s.camera_id] = s.image
+        if ref is None and not d.faults:
+            self._state.reference_image[s.camera_id] = s.image  # the first healthy view is the reference
+        return images.on_diagnosis(st, s.ts, d.faults, self.settings.image_confirm, d.scores)
+
+    def _camera_params(self) -> cameras.CameraParams:
+        s = self.settings
+        return cameras.CameraParams(self.std.missed_heartbeats, s.low_fps_ratio, s.flapping_transitions,
+                                    s.flapping_window_s)
+
+    def _unit_params(self) -> units.UnitParams:
+        return units.UnitParams(self.std.patrol.max_gap_s)
+
+    # -- sweeps ------------------------------------------------------------------------------------
+    def _housekeeping(self) -> None:
+        mono = time.monotonic()
+        if mono >= self._next_sync:
+            self._next_sync = mono + 5.0
+            self._sync_operators()
+        if mono >= self._next_sweep:
+            self._next_sweep = mono + self.settings.sweep_every_s
+            self.sweep()
+        self.dispatcher.flush()
+
+    def sweep(self, now: float | None = None, closing: bool = False) -> None:
+        """Absence and the periodic rules at event time `now` (default: the watermark)."""
+        now = self.stats.watermark if now is None else now
+        conds: list[Condition] = []
+        if math.isfinite(now):
+            cp, up = self._camera_params(), self._unit_params()
+            for st in self._state.cameras.values():
+                conds += cameras.on_tick(st, now, cp)
+            for st in self._state.units.values():
+                conds += units.on_tick(st, now, up)
+            conds += self._patrol(now, closing)
+        conds += feed.on_tick(self._state.feed, self.wall(), self.settings.ingest_stall_s, self.settings.ingest_lag_s)
+        changes = self.lifecycle.apply(conds, now)
+        changes += self.lifecycle.tick(now)
+        self._changes(changes, notify=True)
+
+    def _period_of(self, t: float) -> tuple[float, float]:
+        if self.fixed_period is not None:
+            return self.fixed_period
+        _, a, b = next(city_days(t, t + 1, self.std.timezone))
+        return a, b
+
+    def _patrol(self, now: float, closing: bool) -> list[Condition]:
+        if self._city is None:
+            return []
+        at = now if closing else now - self.settings.lateness_s
+        start, end = self._period_of(at)
+        out: list[Condition] = []
+        if self._period is not None and self._period != (start, end) and self._closed_period != self._period:
+            # the day changed: judge the closing day at its end first, then start the new one
+            out += self._evaluate(self._period[0], self._period[1], closed=True)
+            self._closed_period = self._period
+            patrol.prune(self._state.patrol, start)
+        self._period = (start, end)
+        if closing or at >= end:
+            if self._closed_period != (start, end):
+                out += self._evaluate(start, min(end, max(at, start)), closed=True)
+                self._closed_period = (start, end)
+            return out
+        return out + self._evaluate(start, at, closed=False)
+
+    def _evaluate(self, start: float, at: float, closed: bool) -> list[Condition]:
+        city = self._city
+        params = self._patrol_params()
+        silent = {st.cell for st in self._state.units.values()
+                  if st.cell and units.silent_since(st, at, self._unit_params()) is not None}
+        return patrol.evaluate(self._state.patrol, params, start, at, closed=closed, held=silent) if city else []
+
+    def _patrol_params(self) -> patrol.PatrolParams:
+        if getattr(self, "_params_for", None) is not self._city:
+            city = self._city
+            cells = {c.id: {"priority": str(c.priority), **self._areas(c.id)} for c in city.grid.leaves}
+            cps = {cp.id: self._areas(cell) for cp, cell in zip(city.checkpoints, city.checkpoint_cells, strict=True)}
+            self._params = patrol.PatrolParams(city.grid, city.index, self.std.patrol, city.checkpoints, cells, cps)
+            self._params_for = city
+        return self._params
+
+    def _final(self) -> None:
+        """On stop: a replayed period is swept once more at its end and closed."""
+        if self._finish_at is not None:
+            self.sweep(self._finish_at, closing=True)
+        self.dispatcher.flush(force=True)
+
+    # -- operators -----------------------------------------------------------------------------
+    def _sync_operators(self) -> None:
+        """What operators did meanwhile (acknowledged, resolved by hand, silenced)."""
+        conn = self._connection()
+        rows = {(r["type"], r["subject"]): _alert(r) for r in alert_store.unresolved(conn)}
+        self._load_silences(conn)
+        conn.commit()
+        for key, a in list(self.lifecycle.open.items()):
+            stored = rows.get((str(key[0]), key[1]))
+            if stored is None or stored.alert_id != a.alert_id:
+                self.lifecycle.forget(key)  # resolved by hand
+            elif stored.state is not a.state:
+                self.lifecycle.update(replace(a, state=stored.state, acknowledged_at=stored.acknowledged_at,
+                                              acknowledged_by=stored.acknowledged_by))
+
+    # -- storing and delivering --------------------------------------------------------------------
+    def _changes(self, changes: list[Change], notify: bool) -> None:
+        if not changes:
+            return
+        conn = self._connection()
+        out = []
+        for c in changes:
+            a = c.alert
+            if c.action is Action.OPEN:
+                stored_id = alert_store.open_alert(conn, _row(a), c.at)
+                if stored_id != a.alert_id:  # opened already by an earlier run: keep that one
+                    a = replace(a, alert_id=stored_id)
+                    self.lifecycle.open[a.key] = a
+                    continue
+                self.stats.opened += 1
+            elif c.action is Action.RESOLVE:
+                if not alert_store.resolve(conn, a.alert_id, c.at, c.actor):
+                    continue
+                self.stats.resolved += 1
+            elif c.action is Action.ESCALATE:
+                alert_store.escalate(conn, a.alert_id, str(a.severity), a.escalations, c.at)
+                self.stats.escalated += 1
+            out.append(Change(c.action, a, c.at, c.actor))
+        conn.commit()
+        if notify:
+            self.dispatcher.dispatch(out)
+
+
+def _row(a: Alert) -> dict[str, Any]:
+    return {"alert_id": a.alert_id, "type": str(a.type), "subject": a.subject, "severity": str(a.severity),
+            "since": a.since, "opened_at": a.opened_at, "scope": dict(a.scope), "detail": _plain(a.detail),
+            "escalations": a.escalations, "silence_id": a.silence_id}
+
+
+def _plain(detail) -> dict:
+    return msgspec.json.decode(msgspec.json.encode(dict(detail))) if detail else {}
+
+
+def _alert(r: dict[str, Any]) -> Alert:
+    return Alert(r["alert_id"], AlertType(r["type"]), r["subject"], Severity(r["severity"]), AlertState(r["state"]),
+                 r["since"], r["opened_at"], r["scope"] or {}, r["detail"] or {}, r["acknowledged_at"],
+                 r["acknowledged_by"], r["resolved_at"], r["resolved_by"], r["escalations"], r["silence_id"])

@@ -1,0 +1,162 @@
+"""`pingan alerts`: run the alert service, or work the alerts as an operator (list, show,
+ack, resolve, silence); and how `pingan run` builds the service."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from .config import Settings
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("alerts", help="run the alert service, or list, show, acknowledge, resolve and silence alerts",
+                       description="Without an action: run the alert service alone (it reads the live feed the "
+                                   "ingest workers write to Redis; `pingan run` runs it too). With one: work the "
+                                   "alerts as an operator.")
+    acts = p.add_subparsers(dest="action", metavar="ACTION")
+    q = acts.add_parser("list", help="alerts, newest first (default: those not resolved)")
+    q.add_argument("--state", choices=["active", "open", "acknowledged", "resolved", "all"], default="active")
+    q.add_argument("--type", help="only this alert type")
+    q.add_argument("--subject", help="only this subject (camera, unit, cell, checkpoint …)")
+    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--json", action="store_true")
+    q = acts.add_parser("show", help="one alert and its history")
+    q.add_argument("alert", help="its id, or a unique prefix of it")
+    q.add_argument("--json", action="store_true")
+    for name, what in (("ack", "acknowledge: someone is on it (stops escalation)"), ("resolve", "close it by hand")):
+        q = acts.add_parser(name, help=what)
+        q.add_argument("alert", nargs="+", help="ids or unique prefixes")
+        q.add_argument("--by", default=None, help="who (default: the login name)")
+        q.add_argument("--note", help="why, what was done")
+    q = acts.add_parser("silence", help="a maintenance window: record, but do not notify",
+                        description="Silence a subject (a camera, unit, cell, checkpoint), an area (a street or "
+                                    "district: everything in it) or an alert type until a time. Alerts still open "
+                                    "and are stored, marked with the silence.")
+    q.add_argument("kind", choices=["subject", "area", "type"])
+    q.add_argument("target", help="the camera/unit/cell id, the street/district id, or the alert type")
+    q.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="e.g. 30m, 4h, 2d")
+    q.add_argument("--why", required=True, help="the reason (for the record)")
+    q.add_argument("--by", default=None, help="who (default: the login name)")
+    acts.add_parser("silences", help="silences not yet ended")
+
+
+def cmd_alerts(settings: Settings, args, db_url: str, serve) -> int:
+    from store import alerts as store
+
+    if args.action is None:
+        return serve()
+    try:
+        conn = psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s)))
+    except psycopg.OperationalError as e:
+        print(f"error: cannot reach the database: {e}", file=sys.stderr)
+        return 2
+    tz = ZoneInfo(settings.coverage.timezone)
+    who = getattr(args, "by", None) or getpass.getuser()
+    with conn:
+        try:
+            if args.action == "list":
+                rows = store.find(conn, state=None if args.state == "all" else args.state, type=args.type,
+                                  subject=args.subject, limit=args.limit)
+                print(json.dumps(rows, ensure_ascii=False, indent=1, default=str) if args.json else _table(rows, tz))
+            elif args.action == "show":
+                alert, events = store.get(conn, args.alert)
+                print(json.dumps({**alert, "events": events}, ensure_ascii=False, indent=1, default=str) if args.json
+                      else _show(alert, events, tz))
+            elif args.action in ("ack", "resolve"):
+                for ref in args.alert:
+                    alert, _ = store.get(conn, ref)
+                    done = (store.acknowledge(conn, alert["alert_id"], who, args.note) if args.action == "ack"
+                            else store.resolve(conn, alert["alert_id"], None, who, args.note))
+                    word = "acknowledged" if args.action == "ack" else "resolved"
+                    print(f"{alert['alert_id'][:8]} {alert['type']} {alert['subject']}: "
+                          f"{word} by {who}" if done else f"{alert['alert_id'][:8]}: already {alert['state']}")
+            elif args.action == "silence":
+                seconds = _duration(args.duration)
+                now = time.time()
+                sid = store.add_silence(conn, args.kind, args.target, now, now + seconds, who, args.why)
+                print(f"silence {sid[:8]}: {args.kind} {args.target} until "
+                      f"{datetime.fromtimestamp(now + seconds, tz):%Y-%m-%d %H:%M} ({who}: {args.why})")
+            elif args.action == "silences":
+                for s in store.silences(conn, time.time()):
+                    print(f"{s['silence_id'][:8]} {s['kind']:<8} {s['target']:<16} until "
+                          f"{datetime.fromtimestamp(s['ends'], tz):%Y-%m-%d %H:%M}  {s['who']}: {s['why']}")
+        except store.AlertNotFound as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except psycopg.errors.UndefinedTable:
+            print("error: the database has no alert tables: run `pingan migrate`", file=sys.stderr)
+            return 2
+    return 0
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+    try:
+        value = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise ValueError(f"--for {text!r}: expected a duration such as 30m, 4h or 2d") from None
+    if value <= 0:
+        raise ValueError("--for must be positive")
+    return value
+
+
+def _when(t: float | None, tz: ZoneInfo) -> str:
+    return "—" if t is None else datetime.fromtimestamp(t, tz).strftime("%m-%d %H:%M:%S")
+
+
+def _table(rows: list[dict[str, Any]], tz: ZoneInfo) -> str:
+    if not rows:
+        return "no alerts"
+    lines = [f"{'id':<8} {'opened':<14} {'severity':<8} {'state':<12} {'type':<24} subject"]
+    for r in rows:
+        mark = " (silenced)" if r["silence_id"] else ""
+        lines.append(f"{r['alert_id'][:8]} {_when(r['opened_at'], tz):<14} {r['severity']:<8} {r['state']:<12} "
+                     f"{r['type']:<24} {r['subject']}{mark}")
+    return "\n".join(lines)
+
+
+def _show(a: dict[str, Any], events: list[dict[str, Any]], tz: ZoneInfo) -> str:
+    lines = [f"alert {a['alert_id']}", f"  {a['type']} on {a['subject']}: {a['severity']}, {a['state']}",
+             f"  holds since {_when(a['since'], tz)}, opened {_when(a['opened_at'], tz)}",
+             f"  where: {json.dumps(a['scope'], ensure_ascii=False)}",
+             f"  detail: {json.dumps(a['detail'], ensure_ascii=False)}"]
+    if a["silence_id"]:
+        lines.append(f"  silenced by {a['silence_id']}")
+    lines.append("  history:")
+    for e in events:
+        note = f" — {e['note']}" if e["note"] else ""
+        lines.append(f"    {_when(e['ts'], tz)} {e['action']:<12} by {e['actor']}{note}")
+    return "\n".join(lines)
+
+
+def build_service(settings: Settings, db_url: str, client, address, *, period=None, consumer: str = "alerts-1"):
+    """The alert service with its notifiers (MQTT on the given broker, the Redis stream, webhooks)."""
+    from alerts.image import diagnose
+    from alerts.notify import Dispatcher, MqttNotifier, StreamNotifier, WebhookNotifier
+    from alerts.service import AlertService
+    from store.records import ALERT_STREAM
+
+    from .coverage import standards
+    from .services import connector
+
+    s = settings.alerts
+    notifiers: list = [StreamNotifier(client, ALERT_STREAM)]
+    if s.mqtt and address is not None:
+        notifiers.append(MqttNotifier(address.host, address.port, address.username, address.password,
+                                      client_id=f"pingan-{consumer}"))
+    notifiers += [WebhookNotifier(h) for h in s.webhooks]
+    return AlertService(s, standards(settings.coverage), connector(db_url, settings.database.connect_timeout_s,
+                                                                   f"pingan-{consumer}"),
+                        client, Dispatcher(notifiers, s.group_window_s), consumer=consumer, period=period,
+                        diagnose=diagnose)
