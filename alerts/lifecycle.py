@@ -41,7 +41,7 @@ class Alert:
     severity: Severity
     state: AlertState
     since: float  # the condition holds since (event time)
-    opened_at: float  # the alert opened (event time: since + for_s, or when it was seen)
+    opened_at: float  # when it opened (event time: once the condition had held for_s, when that was seen)
     scope: Mapping[str, str] = field(default_factory=dict)
     detail: Mapping[str, Any] = field(default_factory=dict)
     acknowledged_at: float | None = None
@@ -154,6 +154,8 @@ class Lifecycle:
                 if key not in self.open:
                     del self._tracked[key]  # it held too briefly to open
                     continue
+                if c.at < self.open[key].since:
+                    continue  # older than the condition that opened it (a replay): it does not clear it
                 tr.since = None
                 if tr.clear_since is None:
                     tr.clear_since = c.at
@@ -184,7 +186,7 @@ class Lifecycle:
         if now < tr.since + hold:
             return []
         a = Alert(self.new_id(), c.type, c.subject, self.settings.severity_of(c.type, c.scope), AlertState.OPEN,
-                  tr.since, max(tr.since + hold, min(now, tr.since + hold)), dict(c.scope), dict(c.detail))
+                  tr.since, now, dict(c.scope), dict(c.detail))
         silence = next((s for s in self.silences if s.covers(a, now)), None)
         if silence is not None:
             a = replace(a, silence_id=silence.silence_id)

@@ -116,6 +116,10 @@ class AlertService:
             self.failure = e
             log.exception("the alert service stopped")
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 30) -> None:
         self.stopping.set()
         if self._thread is not None:
@@ -131,7 +135,7 @@ class AlertService:
                 got = self.client.xreadgroup(GROUP, self.consumer, {FEED_STREAM: "0" if pending else ">"},
                                              count=50, block=None if pending or stopping else int(self._block_ms()))
             except redis.ResponseError as e:
-                if "NOGROUP" not in str(e):
+                if "NOGROUP" not in str(e) and "no longer exists" not in str(e):
                     raise
                 log.warning("the live feed's consumer group is gone (Redis lost its data): reconciling from the "
                             "database")

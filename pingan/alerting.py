@@ -21,6 +21,12 @@ def add_parser(sub) -> None:
                        description="Without an action: run the alert service alone (it reads the live feed the "
                                    "ingest workers write to Redis; `pingan run` runs it too). With one: work the "
                                    "alerts as an operator.")
+    p.add_argument("--period", nargs=2, type=float, metavar=("FROM", "TO"),
+                   help="judge coverage gaps over this period (epoch seconds: a replayed scenario) instead of the "
+                        "city's days; on stop, the period is closed")
+    p.add_argument("--consumer", default="alerts-1",
+                   help="this service's name in the live feed's consumer group (a restart with the same name "
+                        "re-reads what it had taken and not acknowledged)")
     acts = p.add_subparsers(dest="action", metavar="ACTION")
     q = acts.add_parser("list", help="alerts, newest first (default: those not resolved)")
     q.add_argument("--state", choices=["active", "open", "acknowledged", "resolved", "all"], default="active")

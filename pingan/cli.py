@@ -327,10 +327,10 @@ def cmd_sweep(settings: Settings, args) -> int:
 
 
 def cmd_alerts(settings: Settings, args) -> int:
-    return alerting.cmd_alerts(settings, args, _database(settings), lambda: _serve_alerts(settings))
+    return alerting.cmd_alerts(settings, args, _database(settings), lambda: _serve_alerts(settings, args))
 
 
-def _serve_alerts(settings: Settings) -> int:
+def _serve_alerts(settings: Settings, args) -> int:
     """The alert service alone, beside `pingan ingest` workers: it needs their Redis."""
     if settings.redis.url is None:
         print("error: the alert service alone reads the live feed the ingest workers write to Redis: set "
@@ -341,14 +341,17 @@ def _serve_alerts(settings: Settings) -> int:
     from .services import redis_client
 
     address = BrokerAddress.parse(settings.mqtt.url) if settings.mqtt.url else None
-    service = alerting.build_service(settings, _database(settings), redis_client(settings.redis.url), address)
+    period = tuple(args.period) if args.period else None
+    service = alerting.build_service(settings, _database(settings), redis_client(settings.redis.url), address,
+                                     period=period, consumer=args.consumer)
     service.start()
     stop = _stop_event()
-    while not stop.wait(10) and service._thread.is_alive():
+    while not stop.wait(10) and service.running:
         st = service.stats
         log.info("alerts: %d feed entries, %d opened, %d resolved, %d escalated", st.entries, st.opened, st.resolved,
                  st.escalated)
-    service.stop()
+    service.finish(until=period[1] if period else None)
+    service.dispatcher.close()
     if service.failure:
         raise service.failure
     return 0
