@@ -13,8 +13,9 @@ the faults it finds, each an ``image_*`` alert type:
 - ``noise``: strong pixel-level noise (estimated from the median absolute deviation of the
   finest detail);
 - ``colour_cast``: the average colour is far from neutral (greyscale infrared frames are neutral);
-- ``frozen``: the picture has not changed at all since the previous snapshot (beyond what
-  re-encoding does); a live camera always changes a little (sensor noise, traffic, light);
+- ``frozen``: nothing in the picture has changed since the previous snapshot (beyond what
+  re-encoding does); a live street camera sees something move between snapshots (traffic,
+  people, light) — a view where nothing at all moves looks frozen to two snapshots;
 - ``scene_change``: the picture's structure no longer matches the reference view (the camera
   was turned or moved); judged on edge maps, so day, night and exposure do not matter.
 
@@ -42,12 +43,14 @@ class Thresholds:
     washed_out_p1: float = 110.0
     washed_out_mean: float = 180.0  # … and bright on average
     occluded_share: float = 0.5  # of 16×16 blocks flat (std < occluded_block_std) and dim (mean < 100) …
-    occluded_rest_std: float = 5.0  # … while the rest of the picture has texture (else it is just dark)
+    occluded_rest_std: float = 5.0  # … while the rest of the picture has texture (else it is just dark) …
+    occluder_spread: float = 12.0  # … and those flat blocks are of one shade (one thing covers the lens)
     occluded_block_std: float = 3.0
     blur_sharpness: float = 0.08  # Laplacian variance / (grey variance), on a 3×3-median-filtered frame
-    noise_sigma: float = 14.0
+    noise_sigma: float = 9.0
     colour_cast: float = 28.0  # chroma of the mean colour in CIELAB (0 = neutral)
-    frozen_diff: float = 0.6  # mean absolute grey difference from the previous snapshot, after a 5×5 blur
+    frozen_level: float = 10.0  # a pixel changed since the previous snapshot (after a 5×5 blur) by more …
+    frozen_share: float = 0.002  # … on less than this share of the picture: nothing moved (re-encoding moves less)
     scene_similarity: float = 0.75  # correlation of edge maps with the reference view
 
 
@@ -57,16 +60,18 @@ class Diagnosis:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def _decode(data: bytes) -> np.ndarray:
-    """The image at W×H. A large JPEG is decoded at half size straight from its DCT (a third of
-    the work), a small one in full."""
+def _decode(data: bytes, native: bool = False):
+    """The image at W×H (and, with native, as decoded: for the noise, which scaling averages
+    away). A large JPEG is decoded at half size straight from its DCT (a third of the work), a
+    small one in full."""
     buf = np.frombuffer(data, np.uint8)
     img = cv2.imdecode(buf, cv2.IMREAD_REDUCED_COLOR_2)
     if img is not None and (img.shape[1] < W or img.shape[0] < H):
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError("not a decodable image")
-    return cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA)
+    return (small, img) if native else small
 
 
 def _grey(img: np.ndarray) -> np.ndarray:
@@ -85,20 +90,28 @@ def _blocks(a: np.ndarray) -> np.ndarray:
     return a.reshape(H // 16, 16, W // 16, 16).swapaxes(1, 2).reshape(-1, 256)
 
 
-def measure(img: np.ndarray) -> dict[str, float]:
+def noise_sigma(img: np.ndarray) -> float:
+    """The pixel noise: the robust spread (MAD) of what a 3×3 median takes away."""
+    grey = _grey(img)
+    detail = grey.astype(np.float32) - cv2.medianBlur(grey, 3).astype(np.float32)
+    return float(1.4826 * np.median(np.abs(detail - np.median(detail))))
+
+
+def measure(img: np.ndarray, native: np.ndarray | None = None) -> dict[str, float]:
     grey = _grey(img)
     g = grey.astype(np.float32)
     std = float(g.std())
     lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
     a, b = float(lab[:, 1].mean() - 128), float(lab[:, 2].mean() - 128)
-    med = cv2.medianBlur(grey, 3).astype(np.float32)
-    detail = g - med
-    noise = float(1.4826 * np.median(np.abs(detail - np.median(detail))))
+    noise = noise_sigma(img if native is None else native)
     smooth = cv2.medianBlur(grey, 5)
     lap = cv2.Laplacian(smooth, cv2.CV_32F)
     sharp = float(lap.var() / (smooth.astype(np.float32).var() + 1.0))
     blocks = _blocks(g)
     flat = (blocks.std(axis=1) < Thresholds.occluded_block_std) & (blocks.mean(axis=1) < 100)
+    if flat.any():  # one thing covering the lens is one shade: only the flat blocks of the commonest shade
+        means = blocks.mean(axis=1)
+        flat &= np.abs(means - np.median(means[flat])) < Thresholds.occluder_spread
     rest_lap, rest_px = _blocks(lap)[~flat], _blocks(smooth.astype(np.float32))[~flat]
     rest_sharp = float(rest_lap.var() / (rest_px.var() + 1.0)) if (~flat).any() else 0.0
     colour = img.astype(np.float32)
@@ -114,8 +127,8 @@ def measure(img: np.ndarray) -> dict[str, float]:
 
 def diagnose(current: bytes, previous: bytes | None = None, reference: bytes | None = None,
              th: Thresholds = Thresholds()) -> Diagnosis:
-    img = _decode(current)
-    s = measure(img)
+    img, native = _decode(current, native=True)
+    s = measure(img, native)
     faults: set[str] = set()
     blank = s["spread"] <= th.blank_spread
     bars = s["row_std"] < th.bars_row_std and s["col_std"] > th.bars_col_std
@@ -137,9 +150,9 @@ def diagnose(current: bytes, previous: bytes | None = None, reference: bytes | N
     grey = _grey(img)
     if previous is not None and not faults & {"image_dark", "image_overexposed"}:  # no picture to see move
         prev = _grey(_decode(previous))
-        diff = float(cv2.absdiff(cv2.GaussianBlur(grey, (5, 5), 0), cv2.GaussianBlur(prev, (5, 5), 0)).mean())
-        s["change"] = diff
-        if diff < th.frozen_diff:
+        diff = cv2.absdiff(cv2.GaussianBlur(grey, (5, 5), 0), cv2.GaussianBlur(prev, (5, 5), 0))
+        s["change"] = float((diff > th.frozen_level).mean())
+        if s["change"] < th.frozen_share:
             faults.add("image_frozen")
     if reference is not None and not faults:
         ref = _grey(_decode(reference))

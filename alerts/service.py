@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "pingan-alerts"
 RECENT_S = 900.0  # devices heard within this of the newest one set the watermark
+LIVE_S = 10.0  # the feed is live when its newest record is this close to the wall clock
 
 
 @dataclass
@@ -100,6 +101,7 @@ class AlertService:
         self._closed_period: tuple[float, float] | None = None
         self._teams: dict[str, str] = {}
         self._latest: dict[str, float] = {}  # device → its latest record time
+        self._next_patrol = -math.inf  # event time of the next coverage and staffing judgement
         self._finish_at: float | None = None
         self.failure: BaseException | None = None
 
@@ -309,13 +311,18 @@ class AlertService:
         self._changes(self.lifecycle.apply(conds, self.stats.watermark), notify)
 
     def _advance(self) -> None:
-        """The watermark: the median of the latest times of the devices heard lately. One device
-        with a fast clock, or a burst of shuffled fixes, does not move it (and make every other
-        device look silent); a silent device does not hold it back."""
+        """The watermark. While the feed is live (its newest record within LIVE_S of the wall
+        clock), the wall clock; otherwise (a replay, or the devices fell quiet) the median of the
+        latest times of the devices heard lately: one device with a fast clock, or a burst of
+        shuffled fixes, does not move it, and a silent device does not hold it back."""
         if not self._latest:
             return
         latest = np.fromiter(self._latest.values(), float, len(self._latest))
-        recent = latest[latest >= latest.max() - RECENT_S]
+        wall, newest = self.wall(), float(latest.max())
+        if wall - LIVE_S <= newest:
+            self.stats.watermark = max(self.stats.watermark, wall)
+            return
+        recent = latest[latest >= newest - RECENT_S]
         self.stats.watermark = max(self.stats.watermark, float(np.median(recent)))
 
     def _record(self, r) -> list[Condition]:
@@ -380,7 +387,9 @@ class AlertService:
 
     def sweep(self, now: float | None = None, closing: bool = False) -> None:
         """Absence and the periodic rules at event time `now` (default: the watermark)."""
-        now = self.stats.watermark if now is None else now
+        if now is None:
+            self._advance()
+            now = self.stats.watermark
         conds: list[Condition] = []
         if math.isfinite(now):
             cp, up = self._camera_params(), self._unit_params()
@@ -401,8 +410,9 @@ class AlertService:
         return a, b
 
     def _patrol(self, now: float, closing: bool) -> list[Condition]:
-        if self._city is None:
+        if self._city is None or (not closing and now < self._next_patrol):
             return []
+        self._next_patrol = now + self.settings.coverage_every_s
         at = now if closing else now - self.settings.lateness_s
         start, end = self._period_of(at)
         out: list[Condition] = []

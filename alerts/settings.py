@@ -59,6 +59,8 @@ class AlertSettings(_Section):
     image_confirm: int = Field(2, ge=1, le=20, description="Consecutive snapshots with a fault before it opens")
     escalate_after_s: float = Field(900, gt=0, description="A critical alert unacknowledged this long is escalated")
     sweep_every_s: float = Field(2.0, gt=0, le=600, description="How often absence (silence, gaps) is swept for")
+    coverage_every_s: float = Field(30, gt=0, le=3600, description="How often (in event time) coverage gaps and "
+                                                                   "checkpoint staffing are judged")
     lateness_s: float = Field(60, ge=0, le=3600, description="Coverage and staffing are judged this far behind the "
                                                             "newest data, so that late fixes are counted")
     ingest_stall_s: float = Field(120, gt=0, description="No message for this long while devices should talk")

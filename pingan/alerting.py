@@ -54,6 +54,38 @@ def add_parser(sub) -> None:
     acts.add_parser("silences", help="silences not yet ended")
 
 
+def add_diagnose_parser(sub) -> None:
+    p = sub.add_parser("diagnose", help="image diagnostics of a camera snapshot (blur, dark, frozen …)",
+                       description="Measure a JPEG snapshot as the alert service does and name its faults: blur, "
+                                   "dark, overexposed, occluded, colour cast, noise, signal loss; frozen against "
+                                   "--previous; scene change against --reference. Exit 0 healthy, 1 faulty, 2 "
+                                   "unreadable.")
+    p.add_argument("image", help="the snapshot (JPEG)")
+    p.add_argument("--previous", metavar="P", help="the camera's previous snapshot")
+    p.add_argument("--reference", metavar="R", help="the camera's reference view")
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_diagnose(args) -> int:
+    from pathlib import Path
+
+    from alerts.image import diagnose
+
+    try:
+        read = [None if p is None else Path(p).read_bytes() for p in (args.image, args.previous, args.reference)]
+        d = diagnose(*read)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"faults": sorted(d.faults), "scores": d.scores}, indent=1))
+    else:
+        print(f"{args.image}: {', '.join(sorted(d.faults)) or 'healthy'}")
+        for k, v in d.scores.items():
+            print(f"  {k:<15} {v}")
+    return 1 if d.faults else 0
+
+
 def cmd_alerts(settings: Settings, args, db_url: str, serve) -> int:
     from store import alerts as store
 

@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="after the table, every cell with why: its patrol gap, key cameras and checkpoints")
 
     alerting.add_parser(sub)
+    alerting.add_diagnose_parser(sub)
 
     p = sub.add_parser("simulate", help="publish a scenario's traffic to PINGAN_MQTT_URL (or a local `pingan run`)",
                        description="Publish a scenario (a built-in name or a TOML file) and write its ground "
@@ -108,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=30.0, help="load mode: how long")
 
     args = parser.parse_args(_relative_times(sys.argv[1:] if argv is None else argv))
+    if args.verb == "diagnose":  # a file on its own: no settings, no services
+        return alerting.cmd_diagnose(args)
     if args.verb == "check":  # everything at once: the configuration, the files, the grid, the registry
         settings, problems = load_settings_leniently()
         logs.setup(settings.log.level, settings.log.format)

@@ -1,0 +1,230 @@
+"""Alert detection latency under load: from the moment a camera says it is offline to the moment
+its alert arrives on MQTT at a subscribed client, beyond the rule's own hold.
+
+One run, real parts: a Mosquitto of its own (the deployment's configuration), PostgreSQL
+(PINGAN_DATABASE_URL's server, else the embedded one; a scratch database), Redis
+(PINGAN_REDIS_URL, else redis://127.0.0.1:6379/14, flushed), one ingest worker and the alert
+service in this process.
+
+1. **Capacity**: patrol fixes published as fast as two processes can, for 20 s; the ingest
+   worker's messages committed per second while it has a backlog (from 5 s to 17 s) is the
+   capacity on this machine, in this run.
+2. **Under load**: fixes at half that capacity for 60 s from 400 patrol units,
+   heartbeats from 80 cameras every 10 s, and one camera at a time going offline (it says so,
+   with its time) every 0.75 s. A listener subscribed to pingan/v1/alerts/# stamps each
+   camera_offline alert on arrival. The hold of camera_offline is set to 2 s for the run, so the
+   latency beyond it is (arrival − offline time − 2 s).
+
+Last line: alert_p99_seconds=<p99 of that latency> (target ≤ 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+HOLD_S = 2.0
+UNITS = 400
+CAMERAS = 80
+REDIS_URL = os.environ.get("PINGAN_REDIS_URL", "redis://127.0.0.1:6379/14")
+LON, LAT = 118.78, 32.05  # the demo city
+
+
+def fixes(port: int, rate: float, seconds: float, start: mp.Event, done: mp.Value, seed: int) -> None:
+    """Publish fixes (now-stamped) at `rate` per second (0: as fast as possible) for `seconds`."""
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-load-{seed}-{os.getpid()}")
+    c.max_inflight_messages_set(2000)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    rng = np.random.default_rng(seed)
+    start.wait()
+    t0 = time.time()
+    n = 0
+    while time.time() - t0 < seconds:
+        if rate and n > rate * (time.time() - t0):
+            time.sleep(0.002)
+            continue
+        u = int(rng.integers(UNITS))  # each unit patrols slowly around a spot of its own
+        body = {"ts": time.time(), "lat": LAT + 0.00005 * u + 1e-6 * rng.random(),
+                "lon": LON + 0.00005 * u + 1e-6 * rng.random(), "acc": 5, "officers": [f"b{u}"]}
+        c.publish(f"pingan/v1/patrol/bu{u:03d}/gps", json.dumps(body), qos=1)
+        n += 1
+    c.loop_stop()
+    c.disconnect()
+    with done.get_lock():
+        done.value += n
+
+
+def scratch_database() -> tuple[str, str]:
+    url = os.environ.get("PINGAN_DATABASE_URL")
+    if url is None:
+        from pingan.config import Settings
+        from pingan.services import embedded_database
+
+        url = embedded_database(Settings().database.data_dir)
+    admin = make_conninfo(url, dbname=conninfo_to_dict(url).get("dbname") or "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS pingan_bench_alerts WITH (FORCE)"))
+        conn.execute(sql.SQL("CREATE DATABASE pingan_bench_alerts"))
+    return admin, make_conninfo(url, dbname="pingan_bench_alerts")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the loaded phase")
+    args = ap.parse_args()
+
+    import paho.mqtt.client as mqtt
+    import redis
+
+    from alerts.notify import Dispatcher, MqttNotifier, StreamNotifier
+    from alerts.service import AlertService
+    from alerts.settings import AlertSettings
+    from assessment.standards import Standards
+    from ingest.hotstate import HotState
+    from ingest.mqtt import BrokerAddress, MqttSource
+    from ingest.worker import IngestWorker
+    from pingan.config import Settings
+    from simulators.broker import Mosquitto
+    from store.records import ALERT_STREAM
+
+
+    admin, db_url = scratch_database()
+    register(db_url)
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    broker = Mosquitto(Path(tempfile.mkdtemp(prefix="pingan-bench-alerts-"))).start()
+    settings = Settings.model_validate({
+        "mqtt": {"url": broker.url, "client_id": "bench-ingest", "share_group": "bench-alerts"},
+        "redis": {"url": REDIS_URL}})
+    source = MqttSource(settings.mqtt, BrokerAddress.parse(broker.url), settings.ingest.max_pending_messages)
+    worker = IngestWorker(settings, source, lambda: psycopg.connect(db_url), HotState(client))
+    threading.Thread(target=worker.run, daemon=True).start()
+    assert worker.ready.wait(60) and source.wait_connected(60), "worker did not start"
+    try:
+        capacity = measure_capacity(broker.port, worker)
+        print(f"ingest capacity in this run: {capacity:,.0f} msg/s (two publishers, as fast as they go, 20 s)")
+        s = AlertSettings(for_s={"camera_offline": HOLD_S}, sweep_every_s=0.2, group_window_s=0)
+        notifiers = [StreamNotifier(client, ALERT_STREAM), MqttNotifier("127.0.0.1", broker.port, client_id="bench-al")]
+        service = AlertService(s, Standards(), lambda: psycopg.connect(db_url), client, Dispatcher(notifiers, 0),
+                               consumer="bench").start()
+        assert service.ready.wait(120), "alert service did not start"
+        arrivals: dict[str, float] = {}
+        listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-listener")
+        listener.on_message = lambda c, u, m: arrivals.setdefault(m.topic.rsplit("/", 1)[1], time.time())
+        listener.connect("127.0.0.1", broker.port)
+        listener.subscribe("pingan/v1/alerts/camera_offline/#", qos=1)
+        listener.loop_start()
+        offline = loaded(broker.port, capacity / 2, args.seconds)
+        time.sleep(5.0)
+        lat = np.array([arrivals[c] - t - HOLD_S for c, t in offline.items() if c in arrivals])
+        missing = sorted(set(offline) - set(arrivals))
+        print(f"under load ({capacity / 2:,.0f} msg/s of fixes, {CAMERAS} cameras): {len(lat)} of {len(offline)} "
+              f"camera_offline alerts arrived" + (f"; missing: {missing[:5]}" if missing else ""))
+        print(f"latency beyond the {HOLD_S:.0f} s hold: p50 {np.percentile(lat, 50):.3f} s, "
+              f"p99 {np.percentile(lat, 99):.3f} s, max {lat.max():.3f} s")
+        print(f"alert service: {service.stats.entries} feed entries, {service.stats.records} records, "
+              f"{service.stats.opened} alerts opened")
+        listener.loop_stop()
+        service.stop()
+        service.dispatcher.close()
+    finally:
+        worker.stop()
+        broker.stop()
+        client.flushdb()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS pingan_bench_alerts WITH (FORCE)"))
+    print(f"alert_p99_seconds={np.percentile(lat, 99):.3f}")
+
+
+def register(db_url: str) -> None:
+    """The demo city's grid and sites, with the run's 400 units and 80 cameras."""
+    from geofence.sites import Camera, CameraCategory
+    from pingan.config import Settings
+    from pingan.services import load_registry
+    from store.migrate import migrate
+    from store.registry import UnitRow, sync
+
+    registry, problems = load_registry(Settings())
+    assert not problems, problems
+    cams = [Camera(f"bc{k:03d}", f"bench camera {k}", CameraCategory.MAIN_STREET, 25.0, LON + 0.0001 * k, LAT)
+            for k in range(CAMERAS)]
+    units = [UnitRow(f"bu{k:03d}", "car") for k in range(UNITS)]
+    with psycopg.connect(db_url) as conn:
+        migrate(conn)
+        conn.autocommit = False
+        sync(conn, registry.grid, registry.cameras + cams, registry.checkpoints, units, "bench")
+        conn.commit()
+
+
+def measure_capacity(port: int, worker) -> float:
+    start, done = mp.Event(), mp.Value("l", 0)
+    procs = [mp.Process(target=fixes, args=(port, 0, 20.0, start, done, k)) for k in range(2)]
+    for p in procs:
+        p.start()
+    start.set()
+    time.sleep(5.0)  # a backlog has built up: from here on the worker runs flat out
+    n0, t0 = worker.stats.messages, time.time()
+    time.sleep(12.0)
+    rate = (worker.stats.messages - n0) / (time.time() - t0)
+    for p in procs:
+        p.join()
+    time.sleep(5.0)
+    return rate
+
+
+def loaded(port: int, rate: float, seconds: float) -> dict[str, float]:
+    """Background fixes at `rate` and cameras going offline one by one; camera → offline time."""
+    import paho.mqtt.client as mqtt
+
+    start, done = mp.Event(), mp.Value("l", 0)
+    procs = [mp.Process(target=fixes, args=(port, rate / 2, seconds, start, done, 10 + k)) for k in range(2)]
+    for p in procs:
+        p.start()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-cameras")
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    start.set()
+    t0 = time.time()
+    offline: dict[str, float] = {}
+    next_beat = 0.0
+    k = 0
+    while time.time() - t0 < seconds:
+        now = time.time()
+        if now >= next_beat:
+            next_beat = now + 10
+            for cam in range(CAMERAS):
+                if f"bc{cam:03d}" not in offline:
+                    c.publish(f"pingan/v1/camera/bc{cam:03d}/health", json.dumps(
+                        {"ts": now, "online": True, "fps": 25.0, "recording": True, "storage_ok": True}), qos=1)
+        if now - t0 > 15 and k < CAMERAS and now - t0 > 15 + 0.75 * k:  # after warming up, one every 0.75 s
+            cam = f"bc{k:03d}"
+            offline[cam] = time.time()
+            c.publish(f"pingan/v1/camera/{cam}/status", json.dumps({"status": "offline", "ts": offline[cam]}), qos=1)
+            k += 1
+        time.sleep(0.01)
+    for p in procs:
+        p.join()
+    c.loop_stop()
+    c.disconnect()
+    return offline
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Image diagnostics on pictures whose answer is plain by construction (and the command line)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from alerts.image import diagnose
+from ingest.decode import exif_time
+from simulators.fleet import with_exif_time
+
+
+def scene(seed: int = 1, w: int = 704, h: int = 576) -> np.ndarray:
+    """A street-like picture: sky, blocks of buildings with windows, a road, sensor grain."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[: h // 2] = (200, 170, 140)
+    img[h // 2:] = (80, 80, 80)
+    x = 0
+    while x < w:
+        bw, bh = int(rng.integers(60, 140)), int(rng.integers(80, 220))
+        cv2.rectangle(img, (x, h // 2 - bh), (x + bw, h // 2 + 20), tuple(int(v) for v in rng.integers(40, 200, 3)), -1)
+        for wy in range(h // 2 - bh + 10, h // 2, 24):
+            for wx in range(x + 8, x + bw - 12, 20):
+                cv2.rectangle(img, (wx, wy), (wx + 8, wy + 12), (230, 230, 170), -1)
+        x += bw + 6
+    return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+
+
+def jpeg(img: np.ndarray, q: int = 85) -> bytes:
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])[1].tobytes()
+
+
+def faults(img, previous=None, reference=None) -> set[str]:
+    return set(diagnose(jpeg(img), None if previous is None else jpeg(previous),
+                        None if reference is None else jpeg(reference)).faults)
+
+
+def test_plain_cases():
+    s = scene()
+    # the same street a moment later: a car has come by, and the sensor's grain is new
+    later = s.copy()
+    cv2.rectangle(later, (300, 470), (380, 500), (230, 230, 230), -1)
+    later = np.clip(later + np.random.default_rng(2).normal(0, 3, s.shape), 0, 255).astype(np.uint8)
+    assert faults(s, later, s) == set()
+    grey = cv2.cvtColor(cv2.cvtColor(s, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    assert faults(grey) == set()  # a greyscale (infrared) frame is healthy: no colour, no cast
+    blue = np.zeros_like(s)
+    blue[:] = (255, 0, 0)
+    assert faults(blue) == {"image_signal_loss"}
+    assert faults(np.zeros_like(s)) == {"image_signal_loss"}
+    bars = np.zeros_like(s)
+    for k, colour in enumerate([(255, 255, 255), (0, 255, 255), (255, 255, 0), (0, 255, 0), (255, 0, 255),
+                                (0, 0, 255), (255, 0, 0), (0, 0, 0)]):
+        bars[:, k * 88:(k + 1) * 88] = colour
+    assert faults(bars) == {"image_signal_loss"}
+    assert faults(cv2.GaussianBlur(s, (31, 31), 12)) == {"image_blur"}
+    assert faults((s * 0.05).astype(np.uint8)) == {"image_dark"}
+    assert faults(np.clip(s.astype(int) * 3 + 150, 0, 255).astype(np.uint8)) == {"image_overexposed"}
+    covered = s.copy()
+    covered[int(576 * 0.3):] = 12  # something dark over the lower 70 %: sky and rooftops still in view
+    assert faults(covered) == {"image_occluded"}
+    green = s.astype(int)
+    green[:, :, 1] += 100
+    assert faults(np.clip(green, 0, 255).astype(np.uint8)) == {"image_colour_cast"}
+    noisy = np.clip(s + np.random.default_rng(3).normal(0, 50, s.shape), 0, 255).astype(np.uint8)
+    assert faults(noisy) == {"image_noise"}
+    # frozen: the very same picture re-encoded at another quality
+    assert diagnose(jpeg(s, 70), jpeg(s, 95)).faults == {"image_frozen"}
+    # the camera turned: another view against the reference; the same view darker is no change
+    turned = scene(seed=9)
+    assert faults(turned, np.clip(turned.astype(int) + 40, 0, 255).astype(np.uint8), s) == {"image_scene_change"}
+    assert faults((s * 0.6).astype(np.uint8), later, s) == set()
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="not a decodable image"):
+        diagnose(b"\xff\xd8 not really")
+
+
+def test_snapshot_time_from_its_exif():
+    stamped = with_exif_time(jpeg(scene()), 1_796_000_000.0)
+    assert exif_time(stamped) == 1_796_000_000.0
+    assert exif_time(jpeg(scene())) is None
+    assert diagnose(stamped).faults == frozenset()
+
+
+def test_the_command_line(tmp_path):
+    (tmp_path / "ok.jpg").write_bytes(jpeg(scene()))
+    (tmp_path / "dark.jpg").write_bytes(jpeg((scene() * 0.05).astype(np.uint8)))
+    run = [sys.executable, "-m", "pingan.cli", "diagnose"]
+    ok = subprocess.run([*run, str(tmp_path / "ok.jpg")], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "healthy" in ok.stdout
+    dark = subprocess.run([*run, str(tmp_path / "dark.jpg"), "--json"], capture_output=True, text=True, timeout=60)
+    assert dark.returncode == 1 and json.loads(dark.stdout)["faults"] == ["image_dark"]
+    assert json.loads(dark.stdout)["scores"]["p99"] < 45
+    missing = subprocess.run([*run, str(tmp_path / "nope.jpg")], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "nope.jpg" in missing.stderr
