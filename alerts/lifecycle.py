@@ -114,12 +114,21 @@ class Lifecycle:
         self.open: dict[tuple[AlertType, str], Alert] = {}
         self.silences: list[Silence] = []
         self._tracked: dict[tuple[AlertType, str], _Tracked] = {}
+        self._resolved: dict[tuple[AlertType, str], list[tuple[float, float]]] = {}
 
     def load(self, alerts: Iterable[Alert]) -> None:
         """The alerts the store holds open (after a restart): they are not opened again."""
         for a in alerts:
             self.open[a.key] = a
             self._tracked[a.key] = _Tracked(since=a.since)
+
+    def load_resolved(self, alerts: Iterable[Alert]) -> None:
+        """Alerts already raised and resolved (before a restart): replaying the records that
+        raised them does not raise them again — a condition that began before one of them was
+        resolved is that alert's episode."""
+        for a in alerts:
+            if a.resolved_at is not None:
+                self._resolved.setdefault(a.key, []).append((a.since, a.resolved_at))
 
     def forget(self, key: tuple[AlertType, str]) -> None:
         """An operator resolved it by hand: it opens again only on a new condition."""
@@ -154,8 +163,8 @@ class Lifecycle:
                 if key not in self.open:
                     del self._tracked[key]  # it held too briefly to open
                     continue
-                if c.at < self.open[key].since:
-                    continue  # older than the condition that opened it (a replay): it does not clear it
+                if c.at <= self.open[key].since:
+                    continue  # not after the condition that opened it began (a replay): it does not clear it
                 tr.since = None
                 if tr.clear_since is None:
                     tr.clear_since = c.at
@@ -185,6 +194,8 @@ class Lifecycle:
         hold = self.settings.hold_for(c.type, c.scope)
         if now < tr.since + hold:
             return []
+        if any(tr.since <= resolved for _, resolved in self._resolved.get(key, ())):
+            return []  # raised and resolved already, before a restart
         a = Alert(self.new_id(), c.type, c.subject, self.settings.severity_of(c.type, c.scope), AlertState.OPEN,
                   tr.since, now, dict(c.scope), dict(c.detail))
         silence = next((s for s in self.silences if s.covers(a, now)), None)

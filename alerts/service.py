@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "pingan-alerts"
 RECENT_S = 900.0  # devices heard within this of the newest one set the watermark
+REPLAY_STEP_S = 10.0  # a replay from the database is swept every this much event time
 LIVE_S = 10.0  # the feed is live when its newest record is this close to the wall clock
 
 
@@ -203,6 +204,8 @@ class AlertService:
             if "BUSYGROUP" not in str(e):
                 raise
         self.lifecycle.load(_alert(r) for r in alert_store.unresolved(conn))
+        self.lifecycle.load_resolved(_alert(r) for r in alert_store.find(
+            conn, state="resolved", since=self._period_of(self.wall())[0] - 86_400, limit=1_000_000))
         self._load_silences(conn)
         conn.commit()
         self._state = _State()
@@ -228,7 +231,32 @@ class AlertService:
         self.stats.reconciled += len(batch)
         log.info("alert state rebuilt from the database: %d records since %s", len(batch),
                  time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)))
-        self._apply_batch(batch, notify=True)
+        self._replay(batch)
+
+    def _replay(self, batch: FeedBatch) -> None:
+        """Records from the database, in time order, a step of event time at a time, each step
+        swept as the live service would have: what happened while nobody was watching raises the
+        alerts it would have raised live."""
+        records: list = sorted([*batch.fixes, *batch.health, *batch.statuses, *batch.checkins, *batch.snapshots],
+                               key=lambda r: r.ts)
+        limit = self.wall() + 600
+        i = 0
+        while i < len(records):
+            step_end = (records[i].ts // REPLAY_STEP_S + 1) * REPLAY_STEP_S
+            conds: list[Condition] = []
+            while i < len(records) and records[i].ts < step_end:
+                r = records[i]
+                self.stats.records += 1
+                conds += self._record(r)
+                if r.ts <= limit and r.ts > self._latest.get(r.device, -math.inf):
+                    self._latest[r.device] = r.ts
+                i += 1
+            now = min(step_end, limit)
+            self.stats.watermark = max(self.stats.watermark, now if i < len(records) else records[-1].ts)
+            self._changes(self.lifecycle.apply(conds, now), notify=True)
+            if i < len(records):
+                self.sweep(now)
+        self._advance()
 
     def _load_city(self, conn: psycopg.Connection) -> City:
         versions = versions_between(conn, self.wall(), self.wall() + 1)

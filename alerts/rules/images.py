@@ -37,6 +37,8 @@ def on_diagnosis(st: ImageState, ts: float, faults: Iterable[str], confirm: int,
             st.streak[t] = st.streak.get(t, 0) + 1
         else:
             st.streak[t] = 0
+        if t in found and st.streak[t] < confirm:
+            continue  # seen, not yet confirmed: no evidence either way
         active = st.streak[t] >= confirm
         out.append(Condition(t, st.camera_id, active, st.first[t] if active else ts, st.scope,
                              {"snapshots": st.streak[t], **({"scores": dict(scores)} if scores and active else {})}))
