@@ -35,21 +35,23 @@ W, H = 320, 240  # everything is measured at this size: the snapshot's resolutio
 
 @dataclass(frozen=True)
 class Thresholds:
-    blank_spread: float = 2.0  # grey levels between the 1st and 99th percentile of a blank screen
+    blank_spread: float = 2.0  # grey levels between the 1st and 99th percentile of a blank screen (a black
+    # one is black: a picture with a level or two of signal left is dark)
     bars_row_std: float = 4.0  # colour bars: columns constant from top to bottom …
     bars_col_std: float = 30.0  # … and very different from each other
     dark_p99: float = 45.0
     overexposed_share: float = 0.45  # of pixels at 245 or more; or washed out: no dark pixels at all …
-    washed_out_p1: float = 110.0
-    washed_out_mean: float = 180.0  # … and bright on average
+    washed_out_p1: float = 100.0
+    washed_out_mean: float = 140.0  # … and bright on average
     occluded_share: float = 0.5  # of 16×16 blocks flat (std < occluded_block_std) and dim (mean < 100) …
     occluded_rest_std: float = 5.0  # … while the rest of the picture has texture (else it is just dark) …
     occluder_spread: float = 12.0  # … and those flat blocks are of one shade (one thing covers the lens)
     occluded_block_std: float = 3.0
-    blur_sharpness: float = 0.08  # Laplacian variance / (grey variance), on a 3×3-median-filtered frame
+    blur_effect: float = 0.6  # Crété-Roffet blur effect: 0 sharp … 1 no detail a blur could remove
     noise_sigma: float = 9.0
     colour_cast: float = 28.0  # chroma of the mean colour in CIELAB (0 = neutral)
-    frozen_level: float = 10.0  # a pixel changed since the previous snapshot (after a 5×5 blur) by more …
+    frozen_level: float = 0.05  # a pixel changed since the previous snapshot (after a 5×5 blur) by more than
+    # this share of the picture's grey-level spread (at least 3 levels) …
     frozen_share: float = 0.002  # … on less than this share of the picture: nothing moved (re-encoding moves less)
     scene_similarity: float = 0.75  # correlation of edge maps with the reference view
 
@@ -97,30 +99,42 @@ def noise_sigma(img: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(detail - np.median(detail))))
 
 
+def blur_effect(grey: np.ndarray, h: int = 11) -> float:
+    """The Crété-Roffet blur effect: how much of the picture's detail a further blur would remove
+    (0: all of it, a sharp picture; near 1: none, it is blurred already). Independent of the
+    picture's contrast and content, unlike a Laplacian threshold."""
+    g = grey.astype(np.float32)
+    out = []
+    for axis, k in ((0, (1, h)), (1, (h, 1))):
+        blurred = cv2.blur(g, k[::-1] if axis == 0 else k[::-1])
+        d = np.abs(np.diff(g, axis=axis))
+        db = np.abs(np.diff(blurred, axis=axis))
+        total = float(d.sum())
+        out.append(1.0 if total == 0 else 1.0 - float(np.maximum(0.0, d - db).sum()) / total)
+    return max(out)
+
+
 def measure(img: np.ndarray, native: np.ndarray | None = None) -> dict[str, float]:
     grey = _grey(img)
     g = grey.astype(np.float32)
-    std = float(g.std())
     lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
     a, b = float(lab[:, 1].mean() - 128), float(lab[:, 2].mean() - 128)
-    noise = noise_sigma(img if native is None else native)
-    smooth = cv2.medianBlur(grey, 5)
-    lap = cv2.Laplacian(smooth, cv2.CV_32F)
-    sharp = float(lap.var() / (smooth.astype(np.float32).var() + 1.0))
     blocks = _blocks(g)
-    flat = (blocks.std(axis=1) < Thresholds.occluded_block_std) & (blocks.mean(axis=1) < 100)
+    means = blocks.mean(axis=1)
+    flat = (blocks.std(axis=1) < Thresholds.occluded_block_std) & (means < 100)
     if flat.any():  # one thing covering the lens is one shade: only the flat blocks of the commonest shade
-        means = blocks.mean(axis=1)
         flat &= np.abs(means - np.median(means[flat])) < Thresholds.occluder_spread
-    rest_lap, rest_px = _blocks(lap)[~flat], _blocks(smooth.astype(np.float32))[~flat]
-    rest_sharp = float(rest_lap.var() / (rest_px.var() + 1.0)) if (~flat).any() else 0.0
+    rest = ~flat
     colour = img.astype(np.float32)
+    p1, p99 = np.percentile(g, [1, 99])
     return {
-        "mean": float(g.mean()), "std": std, "p99": float(np.percentile(g, 99)),
-        "p1": float(np.percentile(g, 1)), "spread": float(np.percentile(g, 99) - np.percentile(g, 1)),
-        "rest_std": float(blocks[~flat].std(axis=1).mean()) if (~flat).any() else 0.0, "rest_sharpness": rest_sharp,
-        "bright_share": float((g >= 245).mean()), "sharpness": sharp, "noise": noise,
-        "colour_cast": float(np.hypot(a, b)), "flat_share": float(flat.mean()),
+        "mean": float(g.mean()), "std": float(g.std()), "p99": float(p99), "p1": float(p1), "spread": float(p99 - p1),
+        "bright_share": float((g >= 245).mean()), "blur": blur_effect(grey),
+        "noise": noise_sigma(img if native is None else native), "colour_cast": float(np.hypot(a, b)),
+        "flat_share": float(flat.mean()),
+        "flat_mean": float(means[flat].mean()) if flat.any() else 0.0,
+        "rest_mean": float(means[rest].mean()) if rest.any() else 0.0,
+        "rest_std": float(blocks[rest].std(axis=1).mean()) if rest.any() else 0.0,
         "row_std": float(colour.std(axis=0).mean()), "col_std": float(colour.mean(axis=0).std(axis=0).mean()),
     }
 
@@ -130,28 +144,29 @@ def diagnose(current: bytes, previous: bytes | None = None, reference: bytes | N
     img, native = _decode(current, native=True)
     s = measure(img, native)
     faults: set[str] = set()
-    blank = s["spread"] <= th.blank_spread
+    blank = s["spread"] <= th.blank_spread and (s["p99"] == 0 or s["mean"] >= th.dark_p99 / 3)
     bars = s["row_std"] < th.bars_row_std and s["col_std"] > th.bars_col_std
-    if s["bright_share"] > th.overexposed_share or (s["p1"] > th.washed_out_p1 and s["mean"] > th.washed_out_mean):
+    washed_out = s["p1"] > th.washed_out_p1 and s["mean"] > th.washed_out_mean and s["colour_cast"] <= th.colour_cast
+    if s["bright_share"] > th.overexposed_share or washed_out:  # (a bright, strongly tinted picture is a cast)
         faults.add("image_overexposed")
     elif blank or bars:
         return Diagnosis(frozenset({"image_signal_loss"}), {k: round(v, 3) for k, v in s.items()})
     elif (s["flat_share"] > th.occluded_share and s["rest_std"] > th.occluded_rest_std
-          and s["rest_sharpness"] >= th.blur_sharpness):
+          and s["flat_mean"] < s["rest_mean"]):
         faults.add("image_occluded")
     elif s["p99"] < th.dark_p99:
         faults.add("image_dark")
-    elif s["sharpness"] < th.blur_sharpness and s["noise"] <= th.noise_sigma:
-        faults.add("image_blur")
     elif s["noise"] > th.noise_sigma:
         faults.add("image_noise")
+    elif s["blur"] > th.blur_effect:
+        faults.add("image_blur")
     if not faults and s["colour_cast"] > th.colour_cast:
         faults.add("image_colour_cast")
     grey = _grey(img)
     if previous is not None and not faults & {"image_dark", "image_overexposed"}:  # no picture to see move
         prev = _grey(_decode(previous))
         diff = cv2.absdiff(cv2.GaussianBlur(grey, (5, 5), 0), cv2.GaussianBlur(prev, (5, 5), 0))
-        s["change"] = float((diff > th.frozen_level).mean())
+        s["change"] = float((diff > max(3.0, th.frozen_level * s["spread"])).mean())
         if s["change"] < th.frozen_share:
             faults.add("image_frozen")
     if reference is not None and not faults:

@@ -157,9 +157,9 @@ def apply_image_fault(img: np.ndarray, fault: str | None, camera_id: str, ts: fl
         return (img * 0.08).astype(np.uint8)
     if fault == "overexposed":
         return np.clip(img.astype(np.int32) * 3 + 120, 0, 255).astype(np.uint8)
-    if fault == "occluded":
+    if fault == "occluded":  # the upper three quarters covered, whatever the picture's size
         out = img.copy()
-        cv2.rectangle(out, (0, 0), (W, int(H * 0.75)), (15, 15, 15), -1)
+        cv2.rectangle(out, (0, 0), (img.shape[1], int(img.shape[0] * 0.75)), (15, 15, 15), -1)
         return out
     if fault == "colour_cast":
         out = img.astype(np.int32)
