@@ -13,7 +13,7 @@ Here they are judged on:
   re-encoded at another JPEG quality, while a live camera's next frame differs by sensor noise
   and a shift of a pixel or two; scene change: another photograph against the reference view,
   while the same view at night is no change. scikit-image is needed for this set only (it is
-  not a dependency of Pingan: `pip install scikit-image`).
+  not a dependency of Pingan: `pip install .[bench]`).
 
 Per set and class: precision, recall and F1; ms per diagnosis of a 704×576 JPEG
 (with its previous and reference snapshots, as the service calls it). Last line:
