@@ -1,4 +1,3 @@
-"""Alert rules over events and periodic sweeps, their lifecycle and notifiers.
-
-So far only the alert types (`types.py`), which the simulators' ground truth already uses.
-"""
+"""Alerts: the rules (``rules/``, pure, one module per family), their lifecycle
+(``lifecycle``), the service that runs them on the live feed and stores and delivers what they
+raise (``service``, ``notify``), the ``[alerts]`` settings, and image diagnostics (``image``)."""

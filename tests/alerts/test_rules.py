@@ -57,17 +57,23 @@ def status(cam, t, online) -> DeviceStatus:
 
 def camera_timeline(events, until, step=10):
     """events: (seconds, record); swept every `step` seconds in between, like the service."""
-    run = Run()
     st = cameras.CameraState("cam1", 60.0, 25.0, {"category": "main_street", "street": "S1"})
+    return replay(events, until, step,
+                  lambda rec: cameras.on_health(st, rec, CP) if isinstance(rec, CameraHealth)
+                  else cameras.on_status(st, rec, CP),
+                  lambda now: cameras.on_tick(st, now, CP))
+
+
+def replay(events, until, step, on_event, on_tick) -> Run:
+    """Events (seconds after T0, record) in time order, with a sweep every `step` seconds between."""
+    run = Run()
     events = sorted(events, key=lambda e: e[0])
     t, i = 0, 0
     while t <= until:
         while i < len(events) and events[i][0] <= t:
-            rec = events[i][1]
-            conds = (cameras.on_health(st, rec, CP) if isinstance(rec, CameraHealth) else cameras.on_status(st, rec, CP))
-            run.feed(conds, T0 + events[i][0])
+            run.feed(on_event(events[i][1]), T0 + events[i][0])
             i += 1
-        run.feed(cameras.on_tick(st, T0 + t, CP), T0 + t)
+        run.feed(on_tick(T0 + t), T0 + t)
         t += step
     return run
 
@@ -134,20 +140,12 @@ def fix(unit, t, cell="c1", lat=32.0, lon=118.0) -> PatrolFix:
 
 
 def unit_timeline(events, until, step=10, team_area=None, areas=None):
-    run = Run()
     st = units.UnitState("u1", team_area, {"kind": "car"})
     up = units.UnitParams(max_gap_s=300)
-    events = sorted(events, key=lambda e: e[0])
-    t, i = 0, 0
-    while t <= until:
-        while i < len(events) and events[i][0] <= t:
-            rec = events[i][1]
-            conds = units.on_fix(st, rec, areas or {}, up) if isinstance(rec, PatrolFix) else units.on_duty(st, rec, up)
-            run.feed(conds, T0 + events[i][0])
-            i += 1
-        run.feed(units.on_tick(st, T0 + t, up), T0 + t)
-        t += step
-    return run
+    return replay(events, until, step,
+                  lambda rec: units.on_fix(st, rec, areas or {}, up) if isinstance(rec, PatrolFix)
+                  else units.on_duty(st, rec, up),
+                  lambda now: units.on_tick(st, now, up))
 
 
 def test_a_silent_unit_opens_after_max_gap_and_hold_and_a_unit_off_duty_does_not():
@@ -325,3 +323,16 @@ def test_a_checkpoint_understaffed_from_the_first_short_minute():
         patrol.add_fix(st, pfix("u9", t, 150, ("o2",)), "car")
     at = {c.subject: c for c in patrol.evaluate(st, params, T0, T0 + 1190)}
     assert not at["cp1"].active
+
+
+def test_a_stalled_ingest_on_the_wall_clock():
+    from alerts.rules import feed
+
+    st = feed.FeedState(last_arrival=1000.0, lag_s=0.5, expecting=True)
+    # quiet for 100 s of a 120 s limit: fine; for 130 s: stalled since 1120 s
+    assert [c.active for c in feed.on_tick(st, 1100.0, 120, 60)] == [False]
+    c = feed.on_tick(st, 1130.0, 120, 60)[0]
+    assert c.active and c.at == 1120.0 and c.subject == "ingest"
+    # nothing expected to talk (nothing heard yet): never stalled; a feed 90 s behind: stalled
+    assert not feed.on_tick(feed.FeedState(), 5000.0, 120, 60)[0].active
+    assert feed.on_tick(feed.FeedState(last_arrival=1000.0, lag_s=90.0, expecting=True), 1001.0, 120, 60)[0].active
