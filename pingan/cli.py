@@ -517,8 +517,8 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
         _summary(running.worker, db_url, settings, running.hot)
         if service is not None:
             st = service.stats
-            print(f"Alerts: {st.opened} opened, {st.resolved} resolved, {st.escalated} escalated "
-                  "(pingan alerts list --state all).")
+            print(f"Alerts: {st.opened} opened, {st.resolved} resolved, {st.escalated} escalated (table pingan.alert; "
+                  "`pingan alerts list` on a database you keep).")
         if sim is not None:
             _compare_with_truth(sim, db_url, settings, Path(args.compare_out) if args.compare_out else None)
     return 0
