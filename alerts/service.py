@@ -40,7 +40,7 @@ from store.registry import load_version, versions_between
 
 from .lifecycle import Action, Alert, AlertState, Change, Lifecycle, Silence
 from .notify import Dispatcher
-from .rules import Condition, cameras, feed, images, patrol, units
+from .rules import Condition, blind, cameras, feed, images, patrol, units
 from .settings import AlertSettings
 from .types import AlertType, Severity
 
@@ -429,7 +429,23 @@ class AlertService:
         conds += feed.on_tick(self._state.feed, self.wall(), self.settings.ingest_stall_s, self.settings.ingest_lag_s)
         changes = self.lifecycle.apply(conds, now)
         changes += self.lifecycle.tick(now)
+        if self._city is not None and math.isfinite(now):  # from what is open now: gaps and blind cameras together
+            p = self._patrol_params()
+            changes += self.lifecycle.apply(blind.blind_spots(self.lifecycle.open, self._key_cameras(), now,
+                                                              p.cell_scope), now)
         self._changes(changes, notify=True)
+
+    def _key_cameras(self) -> dict[str, list[str]]:
+        """Key cell → the key-location cameras in it."""
+        if getattr(self, "_key_cameras_for", None) is not self._city:
+            city, key = self._city, self.std.defence.key_camera_categories
+            keys = {c.id for c in city.grid.leaves if str(c.priority) == "key"}
+            self._key_cams = {cell: [] for cell in keys}
+            for cam, cell in zip(city.cameras, city.camera_cells, strict=True):
+                if cell in keys and str(cam.category) in key:
+                    self._key_cams[cell].append(cam.id)
+            self._key_cameras_for = city
+        return self._key_cams
 
     def _period_of(self, t: float) -> tuple[float, float]:
         if self.fixed_period is not None:

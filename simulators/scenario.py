@@ -288,7 +288,8 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
         "faults": [{"kind": f.kind, "target": tg, "start": a, "end": b} for f, tg, a, b in faults],
         "alerts": expected_alerts(faults, shown, coverage, checkpoint_minutes(judge, city, checkins, plans),
                                   {u.unit_id: judge.out_of_area(u, units[u.unit_id].unit.team, *shift[u.unit_id])
-                                   for u in plans}, sc, std),
+                                   for u in plans}, sc, std,
+                                  {c.id for c in city.grid.leaves if str(c.priority) == "key"}),
         "rejects": rejects,
         "messages": len(out),
         "coverage": coverage,
@@ -306,7 +307,8 @@ def checkpoint_minutes(judge: GroundTruth, city: City, checkins, plans) -> dict[
     return out
 
 
-def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario, std: TruthStandard) -> list[dict]:
+def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario, std: TruthStandard,
+                    key_cells: frozenset[str] | set[str] = frozenset()) -> list[dict]:
     """Every alert the scenario must raise, each with the window it must open in; ``optional``
     ones (where the truth allows either) may or may not be raised.
 
@@ -316,7 +318,9 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
     - understaffed checkpoints: every run of understaffed scheduled minutes at least the rule's
       hold long (optional where only one reading of the doubtful minutes has it so long);
     - units out of their team's area: every stretch on duty outside it at least the rule's hold
-      long (optional where the unit was near the edge or the stretch about as long as the hold).
+      long (optional where the unit was near the edge or the stretch about as long as the hold);
+    - blind spots, optional: a key cell that may be not covered, every key camera in which had a
+      blinding fault in the period (whether the two overlapped in time is not worked out here).
     """
     start, end = sc.start.timestamp(), sc.start.timestamp() + sc.duration_s
     late = 2 * sc.heartbeat_s
@@ -349,6 +353,13 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
             sure = any(a <= x and y <= b and y - x >= std.out_of_area_for_s + std.margin_s for x, y in surely)
             out.append({"type": "unit_out_of_area", "subject": uid, "from": a, "to": b + late,
                         **({} if sure else {"optional": True})})
+    blinding = {"camera_offline", "camera_flapping", "image_signal_loss", "image_occluded", "image_frozen",
+                "image_dark", "image_overexposed", "image_scene_change"}
+    blinded = {tg for f, tg, _, _ in faults if f.kind in blinding}
+    for cell_id in sorted(key_cells):
+        cams = [k for k, c in coverage["cameras"].items() if cell_id in c["cells"] and c["category"] in std.key_categories]
+        if cams and all(k in blinded for k in cams) and "not_covered" in coverage["cells"][cell_id]["patrol"]:
+            out.append({"type": "blind_spot", "subject": cell_id, "from": start, "to": end + late, "optional": True})
     need = std.understaffed_for_s / 60  # minutes; runs are in whole minutes, so ±1 is doubtful
     for cp_id, (favour, against) in understaffed.items():
         for a, b in against:  # the reading with the fewest officers present: the longest runs

@@ -336,3 +336,23 @@ def test_a_stalled_ingest_on_the_wall_clock():
     # nothing expected to talk (nothing heard yet): never stalled; a feed 90 s behind: stalled
     assert not feed.on_tick(feed.FeedState(), 5000.0, 120, 60)[0].active
     assert feed.on_tick(feed.FeedState(last_arrival=1000.0, lag_s=90.0, expecting=True), 1001.0, 120, 60)[0].active
+
+
+def test_a_blind_spot_is_a_key_cell_in_a_gap_with_every_key_camera_blind():
+    from alerts.rules import blind
+
+    key = {"K1": ["camA", "camB"], "K2": []}
+    run = Run()
+    gap = (T.COVERAGE_GAP, "K1")
+    # a gap and one of two cameras down: not blind; the second goes dark: blind (critical); the gap
+    # resolves: no longer
+    run.feed(blind.blind_spots({gap, (T.CAMERA_OFFLINE, "camA")}, key, T0), T0)
+    assert run.opened() == []
+    run.feed(blind.blind_spots({gap, (T.CAMERA_OFFLINE, "camA"), (T.IMAGE_DARK, "camB")}, key, T0 + 60), T0 + 60)
+    assert run.opened() == [(T.BLIND_SPOT, "K1", T0 + 60)]
+    assert run.changes[-1].alert.severity is Severity.CRITICAL
+    run.feed(blind.blind_spots({(T.CAMERA_OFFLINE, "camA"), (T.IMAGE_DARK, "camB")}, key, T0 + 120), T0 + 120)
+    assert run.resolved() == [(T.BLIND_SPOT, "K1", T0 + 120)]
+    # a low frame rate is a fault, not blindness; a key cell without key cameras is never a blind spot
+    assert not any(c.active for c in blind.blind_spots({gap, (T.CAMERA_LOW_FPS, "camA"), (T.CAMERA_OFFLINE, "camB"),
+                                                         (T.COVERAGE_GAP, "K2")}, key, T0))
