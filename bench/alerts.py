@@ -24,6 +24,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -109,15 +110,17 @@ def main() -> None:
     register(db_url)
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
-    broker = Mosquitto(Path(tempfile.mkdtemp(prefix="pingan-bench-alerts-"))).start()
-    settings = Settings.model_validate({
-        "mqtt": {"url": broker.url, "client_id": "bench-ingest", "share_group": "bench-alerts"},
-        "redis": {"url": REDIS_URL}})
-    source = MqttSource(settings.mqtt, BrokerAddress.parse(broker.url), settings.ingest.max_pending_messages)
-    worker = IngestWorker(settings, source, lambda: psycopg.connect(db_url), HotState(client))
-    threading.Thread(target=worker.run, daemon=True).start()
-    assert worker.ready.wait(60) and source.wait_connected(60), "worker did not start"
+    workdir = Path(tempfile.mkdtemp(prefix="pingan-bench-alerts-"))
+    broker = Mosquitto(workdir).start()
+    worker = None
     try:
+        settings = Settings.model_validate({
+            "mqtt": {"url": broker.url, "client_id": "bench-ingest", "share_group": "bench-alerts"},
+            "redis": {"url": REDIS_URL}})
+        source = MqttSource(settings.mqtt, BrokerAddress.parse(broker.url), settings.ingest.max_pending_messages)
+        worker = IngestWorker(settings, source, lambda: psycopg.connect(db_url), HotState(client))
+        threading.Thread(target=worker.run, daemon=True).start()
+        assert worker.ready.wait(60) and source.wait_connected(60), "worker did not start"
         capacity = measure_capacity(broker.port, worker)
         print(f"ingest capacity in this run: {capacity:,.0f} msg/s (two publishers, as fast as they go, 20 s)")
         s = AlertSettings(for_s={"camera_offline": HOLD_S}, sweep_every_s=0.2, group_window_s=0)
@@ -144,9 +147,11 @@ def main() -> None:
         listener.loop_stop()
         service.stop()
         service.dispatcher.close()
-    finally:
-        worker.stop()
+    finally:  # whatever happened: the broker, worker, Redis db and scratch database this run made go
+        if worker is not None:
+            worker.stop()
         broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
         client.flushdb()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS pingan_bench_alerts WITH (FORCE)"))
