@@ -33,6 +33,7 @@ import redis
 
 from assessment.periods import city_days
 from assessment.standards import City, Standards
+from geofence.staffing import shifts_of
 from store import alerts as alert_store
 from store.queries import read_records
 from store.records import FEED_STREAM, CameraHealth, CameraSnapshot, Checkin, DeviceStatus, FeedBatch, PatrolFix
@@ -47,9 +48,9 @@ from .types import AlertType, Severity
 log = logging.getLogger(__name__)
 
 GROUP = "pingan-alerts"
-RECENT_S = 900.0  # devices heard within this of the newest one set the watermark
+RECENT_S = 900.0  # devices heard within this (wall clock) set the watermark
 REPLAY_STEP_S = 10.0  # a replay from the database is swept every this much event time
-LIVE_S = 10.0  # the feed is live when its newest record is this close to the wall clock
+LIVE_S = 20.0  # the feed is live when the devices' median latest record is this close to the wall clock
 
 
 @dataclass
@@ -78,8 +79,9 @@ class AlertService:
     def __init__(self, settings: AlertSettings, std: Standards, connect: Callable[[], psycopg.Connection],
                  client: redis.Redis, dispatcher: Dispatcher, *, consumer: str = "alerts-1",
                  period: tuple[float, float] | None = None, wall: Callable[[], float] = time.time,
-                 diagnose: Callable[[bytes, bytes | None, bytes | None], Any] | None = None):
+                 diagnose: Callable[[bytes, bytes | None, bytes | None], Any] | None = None, team_minimum: int = 10):
         self.settings = settings
+        self.team_minimum = team_minimum  # active members a township team needs per shift (coverage.team_minimum)
         self.std = std
         self.connect = connect
         self.client = client
@@ -101,8 +103,9 @@ class AlertService:
         self._next_sync = 0.0
         self._closed_period: tuple[float, float] | None = None
         self._teams: dict[str, str] = {}
-        self._latest: dict[str, float] = {}  # device → its latest record time
+        self._latest: dict[str, tuple[float, float]] = {}  # device → its latest record time, and when heard
         self._next_patrol = -math.inf  # event time of the next coverage and staffing judgement
+        self._judged_shifts: set[tuple[float, float]] = set()
         self._finish_at: float | None = None
         self.failure: BaseException | None = None
 
@@ -240,6 +243,7 @@ class AlertService:
         records: list = sorted([*batch.fixes, *batch.health, *batch.statuses, *batch.checkins, *batch.snapshots],
                                key=lambda r: r.ts)
         limit = self.wall() + 600
+        heard = self.wall()
         i = 0
         while i < len(records):
             step_end = (records[i].ts // REPLAY_STEP_S + 1) * REPLAY_STEP_S
@@ -248,8 +252,8 @@ class AlertService:
                 r = records[i]
                 self.stats.records += 1
                 conds += self._record(r)
-                if r.ts <= limit and r.ts > self._latest.get(r.device, -math.inf):
-                    self._latest[r.device] = r.ts
+                if r.ts <= limit and r.ts > self._latest.get(r.device, (-math.inf, 0.0))[0]:
+                    self._latest[r.device] = (r.ts, heard)
                 i += 1
             now = min(step_end, limit)
             self.stats.watermark = max(self.stats.watermark, now if i < len(records) else records[-1].ts)
@@ -330,28 +334,26 @@ class AlertService:
         records.sort(key=lambda r: r.ts)
         conds: list[Condition] = []
         limit = self.wall() + 600
+        heard = self.wall()
         for r in records:
             self.stats.records += 1
             conds += self._record(r)
-            if r.ts <= limit and r.ts > self._latest.get(r.device, -math.inf):
-                self._latest[r.device] = r.ts
+            if r.ts <= limit and r.ts > self._latest.get(r.device, (-math.inf, 0.0))[0]:
+                self._latest[r.device] = (r.ts, heard)
         self._advance()
         self._changes(self.lifecycle.apply(conds, self.stats.watermark), notify)
 
     def _advance(self) -> None:
-        """The watermark. While the feed is live (its newest record within LIVE_S of the wall
-        clock), the wall clock; otherwise (a replay, or the devices fell quiet) the median of the
-        latest times of the devices heard lately: one device with a fast clock, or a burst of
-        shuffled fixes, does not move it, and a silent device does not hold it back."""
-        if not self._latest:
+        """The watermark, from the latest record time of each device heard lately (within RECENT_S
+        of the wall clock): their median, or the wall clock while that median is within LIVE_S of
+        it (the feed is live). One device with a fast clock, or a burst of shuffled fixes, does not
+        move it; a few silent devices do not hold it back."""
+        wall = self.wall()
+        recent = np.array([ts for ts, heard in self._latest.values() if heard >= wall - RECENT_S])
+        if not len(recent):
             return
-        latest = np.fromiter(self._latest.values(), float, len(self._latest))
-        wall, newest = self.wall(), float(latest.max())
-        if wall - LIVE_S <= newest:
-            self.stats.watermark = max(self.stats.watermark, wall)
-            return
-        recent = latest[latest >= newest - RECENT_S]
-        self.stats.watermark = max(self.stats.watermark, float(np.median(recent)))
+        median = float(np.median(recent))
+        self.stats.watermark = max(self.stats.watermark, wall if median >= wall - LIVE_S else median)
 
     def _record(self, r) -> list[Condition]:
         t = type(r)
@@ -478,7 +480,28 @@ class AlertService:
         params = self._patrol_params()
         silent = {st.cell for st in self._state.units.values()
                   if st.cell and units.silent_since(st, at, self._unit_params()) is not None}
-        return patrol.evaluate(self._state.patrol, params, start, at, closed=closed, held=silent) if city else []
+        if city is None:
+            return []
+        return (patrol.evaluate(self._state.patrol, params, start, at, closed=closed, held=silent)
+                + self._teams_judged(start, at, closed))
+
+    def _teams_judged(self, start: float, at: float, closed: bool) -> list[Condition]:
+        """The shifts within [start, at] that have ended (and, where the period closes, the one it
+        cuts), each judged once."""
+        grid = self._city.grid
+        teams = {u: t for u, t in self._teams.items() if t in grid.cells}
+        if not teams:
+            return []
+        due = []
+        for day, _, _ in city_days(start, at, self.std.timezone):
+            for a, b in shifts_of(day, self.settings.team_shifts, self.std.timezone):
+                a, b = max(a, start), min(b, at) if closed else b
+                if a < b <= at and (a, b) not in self._judged_shifts:
+                    self._judged_shifts.add((a, b))
+                    due.append((a, b))
+        scope = {t: self._areas(next((c.id for c in grid.leaves if t in grid.ancestors[c.id]), None)) for t in
+                 set(teams.values())} if due else {}
+        return patrol.team_shifts(self._state.patrol, teams, due, self.team_minimum, scope) if due else []
 
     def _patrol_params(self) -> patrol.PatrolParams:
         if getattr(self, "_params_for", None) is not self._city:

@@ -61,6 +61,8 @@ class AlertSettings(_Section):
     sweep_every_s: float = Field(2.0, gt=0, le=600, description="How often absence (silence, gaps) is swept for")
     coverage_every_s: float = Field(30, gt=0, le=3600, description="How often (in event time) coverage gaps and "
                                                                    "checkpoint staffing are judged")
+    team_shifts: tuple[str, ...] = Field(("00:00", "08:00", "16:00", "24:00"),
+                                         description="Shift boundaries of the day (city time) for team strength")
     lateness_s: float = Field(60, ge=0, le=3600, description="Coverage and staffing are judged this far behind the "
                                                             "newest data, so that late fixes are counted")
     ingest_stall_s: float = Field(120, gt=0, description="No message for this long while devices should talk")

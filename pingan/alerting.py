@@ -197,4 +197,4 @@ def build_service(settings: Settings, db_url: str, client, address, *, period=No
     return AlertService(s, standards(settings.coverage), connector(db_url, settings.database.connect_timeout_s,
                                                                    f"pingan-{consumer}"),
                         client, Dispatcher(notifiers, s.group_window_s), consumer=consumer, period=period,
-                        diagnose=diagnose)
+                        diagnose=diagnose, team_minimum=settings.coverage.team_minimum)

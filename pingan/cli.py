@@ -270,7 +270,8 @@ def _truth_standard(settings: Settings):
 
     c, a = settings.coverage, settings.alerts
     return TruthStandard(image_confirm=a.image_confirm, understaffed_for_s=a.hold_for(AlertType.CHECKPOINT_UNDERSTAFFED),
-                         out_of_area_for_s=a.hold_for(AlertType.UNIT_OUT_OF_AREA),
+                         out_of_area_for_s=a.hold_for(AlertType.UNIT_OUT_OF_AREA), team_minimum=c.team_minimum,
+                         team_shifts=a.team_shifts,
                          max_gap_s=c.max_gap_s, min_dwell_s={"foot": c.min_dwell_foot_s, "bike": c.min_dwell_bike_s,
                                                               "car": c.min_dwell_car_s},
                          revisit_key_minutes=c.revisit_key_minutes, revisit_normal_minutes=c.revisit_normal_minutes,
@@ -485,10 +486,16 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
         running = _Running.start(settings, db_url, stack)
         service = None
         if sync_registry:
-            period = None
+            period, alert_settings = None, settings
             if sim is not None:
                 period = (sim.scenario.start.timestamp(), sim.scenario.start.timestamp() + sim.scenario.duration_s)
-            service = alerting.build_service(settings, db_url, running.hot.client, running.address, period=period)
+                # a replay compresses time: late data are as late in wall seconds as live, so the
+                # allowance for them (in event time) grows with the acceleration
+                lateness = max(settings.alerts.lateness_s, 2.0 * sim.scenario.acceleration)
+                alert_settings = settings.model_copy(update={
+                    "alerts": settings.alerts.model_copy(update={"lateness_s": lateness})})
+            service = alerting.build_service(alert_settings, db_url, running.hot.client, running.address,
+                                             period=period)
             service.start()
             stack.callback(service.dispatcher.close)
             stack.callback(service.stop)

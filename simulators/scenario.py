@@ -289,7 +289,8 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
         "alerts": expected_alerts(faults, shown, coverage, checkpoint_minutes(judge, city, checkins, plans),
                                   {u.unit_id: judge.out_of_area(u, units[u.unit_id].unit.team, *shift[u.unit_id])
                                    for u in plans}, sc, std,
-                                  {c.id for c in city.grid.leaves if str(c.priority) == "key"}),
+                                  {c.id for c in city.grid.leaves if str(c.priority) == "key"},
+                                  judge.under_strength(_teams(city, plans))),
         "rejects": rejects,
         "messages": len(out),
         "coverage": coverage,
@@ -307,8 +308,16 @@ def checkpoint_minutes(judge: GroundTruth, city: City, checkins, plans) -> dict[
     return out
 
 
+def _teams(city: City, plans) -> dict[str, list]:
+    team_of = {u.id: u.team for u in city.units}
+    out: dict[str, list] = {}
+    for p in plans:
+        out.setdefault(team_of[p.unit_id], []).append(p)
+    return out
+
+
 def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario, std: TruthStandard,
-                    key_cells: frozenset[str] | set[str] = frozenset()) -> list[dict]:
+                    key_cells: frozenset[str] | set[str] = frozenset(), short_teams=()) -> list[dict]:
     """Every alert the scenario must raise, each with the window it must open in; ``optional``
     ones (where the truth allows either) may or may not be raised.
 
@@ -319,6 +328,8 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
       hold long (optional where only one reading of the doubtful minutes has it so long);
     - units out of their team's area: every stretch on duty outside it at least the rule's hold
       long (optional where the unit was near the edge or the stretch about as long as the hold);
+    - teams under strength: each team with fewer than ``std.team_minimum`` officers seen in a
+      piece of a shift, once the piece has ended (a few minutes after, when it is judged);
     - blind spots, optional: a key cell that may be not covered, every key camera in which had a
       blinding fault in the period (whether the two overlapped in time is not worked out here).
     """
@@ -360,6 +371,8 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
         cams = [k for k, c in coverage["cameras"].items() if cell_id in c["cells"] and c["category"] in std.key_categories]
         if cams and all(k in blinded for k in cams) and "not_covered" in coverage["cells"][cell_id]["patrol"]:
             out.append({"type": "blind_spot", "subject": cell_id, "from": start, "to": end + late, "optional": True})
+    for team, a, b, _ in short_teams:
+        out.append({"type": "team_under_strength", "subject": team, "from": a, "to": b + 600})
     need = std.understaffed_for_s / 60  # minutes; runs are in whole minutes, so ±1 is doubtful
     for cp_id, (favour, against) in understaffed.items():
         for a, b in against:  # the reading with the fewest officers present: the longest runs

@@ -49,6 +49,8 @@ class TruthStandard:
     image_confirm: int = 2  # consecutive snapshots showing a fault before its alert opens
     understaffed_for_s: float = 300  # how long a checkpoint is understaffed before its alert opens
     out_of_area_for_s: float = 300  # how long a unit is out of its team's area before its alert opens
+    team_minimum: int = 10  # officers a township team needs in a shift
+    team_shifts: tuple[str, ...] = ("00:00", "08:00", "16:00", "24:00")  # the day's shift boundaries
     margin_m: float = 25.0  # GPS noise (a few metres, 3σ) and the product's 25 m steps
     margin_s: float = 10.0  # the fix interval
 
@@ -254,6 +256,32 @@ class GroundTruth:
             mask = np.zeros(self.n, dtype=bool)
             mask[k[outside]] = True
             out.append([(self.start + float(a), self.start + float(b)) for a, b in _runs(mask)])
+        return out
+
+    # -- team strength -------------------------------------------------------------------------------
+    def shift_pieces(self) -> list[tuple[float, float]]:
+        """The period cut at the day's shift boundaries (city time)."""
+        cuts = {self.start, self.end}
+        t = self.start - 86_400
+        while t < self.end + 86_400:
+            day = self._local(t).replace(hour=0, minute=0, second=0, microsecond=0)
+            for hhmm in self.std.team_shifts:
+                edge = (day + timedelta(minutes=_minutes(hhmm))).timestamp()
+                if self.start < edge < self.end:
+                    cuts.add(edge)
+            t += 86_400
+        edges = sorted(cuts)
+        return list(zip(edges[:-1], edges[1:], strict=True))
+
+    def under_strength(self, teams: Mapping[str, Sequence[UnitPlan]]) -> list[tuple[str, float, float, int]]:
+        """(team, piece start, piece end, officers seen) for every team short of the minimum in a
+        piece of a shift: officers aboard a unit of the team that sent an accepted fix in it."""
+        out = []
+        for a, b in self.shift_pieces():
+            for team, plans in sorted(teams.items()):
+                seen = {o for u in plans if ((u.fixes >= a) & (u.fixes < b)).any() for o in u.officers}
+                if len(seen) < self.std.team_minimum:
+                    out.append((team, a, b, len(seen)))
         return out
 
     # -- sites -------------------------------------------------------------------------------------

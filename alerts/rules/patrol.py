@@ -28,7 +28,7 @@ from geofence.coverage import CellStatus, PatrolStandard, Track, patrol_coverage
 from geofence.grid import Grid
 from geofence.lookup import CellIndex
 from geofence.sites import Checkpoint
-from geofence.staffing import CheckinEvent, CrewFix, checkpoint_staffing
+from geofence.staffing import CheckinEvent, CrewFix, checkpoint_staffing, team_strength
 from store.records import Checkin, PatrolFix
 
 from . import Condition
@@ -136,3 +136,19 @@ def evaluate(st: PatrolState, p: PatrolParams, start: float, now: float, *, clos
 def _gap(cell_id: str, since: float, c, scope) -> Condition:
     return Condition(T.COVERAGE_GAP, cell_id, True, since, scope,
                      {"visits": c.visits, "last_visit_end": c.last_visit_end, "revisit_s": c.revisit_s})
+
+
+def team_shifts(st: PatrolState, teams: Mapping[str, str], shifts: Sequence[tuple[float, float]], minimum: int,
+                scope: Mapping[str, Mapping[str, str]] = {}) -> list[Condition]:
+    """Each township team in each shift judged (a shift is judged once it has ended, or where the
+    period closes): under strength when fewer than `minimum` officers were seen aboard its units —
+    the batch rule of ``geofence.staffing.team_strength``. teams: unit → team."""
+    crews = [CrewFix(uid, np.asarray(u.ts), np.asarray(u.lon), np.asarray(u.lat), u.officers)
+             for uid, u in st.units.items() if u.ts and uid in teams]
+    out = []
+    for row in team_strength(teams, crews, shifts, minimum):
+        out.append(Condition(T.TEAM_UNDER_STRENGTH, row.team_id, not row.meets, row.shift_end,
+                             scope.get(row.team_id, {}),
+                             {"active": row.active, "minimum": row.minimum, "shift": [row.shift_start, row.shift_end]}
+                             if not row.meets else {}))
+    return out

@@ -27,7 +27,10 @@ from ..conftest import REDIS_URL, RunningWorker, make_settings, query, wait_for
 
 
 def alert_service(broker_url: str, db_url: str, start: float, end: float, log) -> subprocess.Popen:
-    env = {**os.environ, "PINGAN_DATABASE_URL": db_url, "PINGAN_REDIS_URL": REDIS_URL, "PINGAN_MQTT_URL": broker_url}
+    # the replay runs 120 times faster than life: late data are allowed as many seconds of event
+    # time as two of wall clock (what `pingan run --simulate` sets by itself)
+    env = {**os.environ, "PINGAN_DATABASE_URL": db_url, "PINGAN_REDIS_URL": REDIS_URL, "PINGAN_MQTT_URL": broker_url,
+           "PINGAN_ALERTS__LATENESS_S": "240"}
     return subprocess.Popen([sys.executable, "-m", "pingan.cli", "alerts", "--period", str(start), str(end),
                              "--consumer", "alerts-k9"], env=env, stdout=log, stderr=log)
 

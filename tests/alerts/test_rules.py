@@ -356,3 +356,21 @@ def test_a_blind_spot_is_a_key_cell_in_a_gap_with_every_key_camera_blind():
     # a low frame rate is a fault, not blindness; a key cell without key cameras is never a blind spot
     assert not any(c.active for c in blind.blind_spots({gap, (T.CAMERA_LOW_FPS, "camA"), (T.CAMERA_OFFLINE, "camB"),
                                                          (T.COVERAGE_GAP, "K2")}, key, T0))
+
+
+def test_a_team_under_strength_in_a_shift():
+    # two units of team S0: u1 with officers a–d, u2 with e–g; a shift of an hour. Seen: 7 officers < 10
+    st = patrol.PatrolState()
+    for t in range(0, 3600, 60):
+        patrol.add_fix(st, pfix("u1", t, 50, ("a", "b", "c", "d")), "car")
+        patrol.add_fix(st, pfix("u2", t, 150, ("e", "f", "g")), "bike")
+    teams = {"u1": "S0", "u2": "S0"}
+    (c,) = patrol.team_shifts(st, teams, [(T0, T0 + 3600)], minimum=10)
+    assert c.type is T.TEAM_UNDER_STRENGTH and c.subject == "S0" and c.active and c.detail["active"] == 7
+    assert c.at == T0 + 3600  # judged when the shift ends
+    # three more officers aboard u2 in the next shift: 10, it meets the standard
+    for t in range(3600, 7200, 60):
+        patrol.add_fix(st, pfix("u1", t, 50, ("a", "b", "c", "d")), "car")
+        patrol.add_fix(st, pfix("u2", t, 150, ("e", "f", "g", "h", "i", "j")), "bike")
+    (c,) = patrol.team_shifts(st, teams, [(T0 + 3600, T0 + 7200)], minimum=10)
+    assert not c.active
