@@ -47,7 +47,7 @@ class Thresholds:
     occluded_rest_std: float = 5.0  # … while the rest of the picture has texture (else it is just dark) …
     occluder_spread: float = 12.0  # … and those flat blocks are of one shade (one thing covers the lens)
     occluded_block_std: float = 3.0
-    blur_effect: float = 0.6  # Crété-Roffet blur effect: 0 sharp … 1 no detail a blur could remove
+    blur_effect: float = 0.25  # Crété-Roffet blur effect: 0 sharp … 1 no detail a blur could remove
     noise_sigma: float = 9.0
     colour_cast: float = 28.0  # chroma of the mean colour in CIELAB (0 = neutral)
     frozen_level: float = 0.05  # a pixel changed since the previous snapshot (after a 5×5 blur) by more than
@@ -105,8 +105,8 @@ def blur_effect(grey: np.ndarray, h: int = 11) -> float:
     picture's contrast and content, unlike a Laplacian threshold."""
     g = grey.astype(np.float32)
     out = []
-    for axis, k in ((0, (1, h)), (1, (h, 1))):
-        blurred = cv2.blur(g, k[::-1] if axis == 0 else k[::-1])
+    for axis, ksize in ((0, (1, h)), (1, (h, 1))):  # vertical differences against a vertical blur, and across
+        blurred = cv2.blur(g, ksize)  # (ksize is width × height)
         d = np.abs(np.diff(g, axis=axis))
         db = np.abs(np.diff(blurred, axis=axis))
         total = float(d.sum())
