@@ -103,6 +103,7 @@ class AlertService:
         self._next_sync = 0.0
         self._closed_period: tuple[float, float] | None = None
         self._teams: dict[str, str] = {}
+        self._sites: dict = {}  # camera id → (its registry entry, its cell)
         self._latest: dict[str, tuple[float, float]] = {}  # device → its latest record time, and when heard
         self._next_patrol = -math.inf  # event time of the next coverage and staffing judgement
         self._judged_shifts: set[tuple[float, float]] = set()
@@ -201,11 +202,7 @@ class AlertService:
     def _setup(self) -> None:
         conn = self._connection()
         self._city = self._load_city(conn)
-        try:
-            self.client.xgroup_create(FEED_STREAM, GROUP, id="$", mkstream=True)
-        except redis.ResponseError as e:
-            if "BUSYGROUP" not in str(e):
-                raise
+        self._ensure_group()
         self.lifecycle.load(_alert(r) for r in alert_store.unresolved(conn))
         self.lifecycle.load_resolved(_alert(r) for r in alert_store.find(
             conn, state="resolved", since=self._period_of(self.wall())[0] - 86_400, limit=1_000_000))
@@ -217,19 +214,22 @@ class AlertService:
     def _resync(self) -> None:
         """After Redis lost data or was away: make sure the group exists, then replay from the
         database what the feed may have missed."""
+        self._ensure_group()
+        since = self.stats.watermark - max(self.settings.lateness_s, self.std.patrol.max_gap_s) - 60
+        self._reconcile(self._connection(), since if math.isfinite(since) else None)
+
+    def _ensure_group(self) -> None:
+        """The live feed's consumer group, created from now on when missing (what came before is
+        read from the database)."""
         try:
             self.client.xgroup_create(FEED_STREAM, GROUP, id="$", mkstream=True)
         except redis.ResponseError as e:
             if "BUSYGROUP" not in str(e):
                 raise
-        since = self.stats.watermark - max(self.settings.lateness_s, self.std.patrol.max_gap_s) - 60
-        self._reconcile(self._connection(), since if math.isfinite(since) else None)
 
     def _reconcile(self, conn: psycopg.Connection, since: float | None) -> None:
         now = self.wall()
         start = self._period_of(now)[0] if since is None else since
-        if self.fixed_period is not None:
-            start = self.fixed_period[0] if since is None else since
         batch = read_records(conn, start - 3600 if since is None else start, now + 86_400)
         self.stats.reconciled += len(batch)
         log.info("alert state rebuilt from the database: %d records since %s", len(batch),
@@ -240,21 +240,16 @@ class AlertService:
         """Records from the database, in time order, a step of event time at a time, each step
         swept as the live service would have: what happened while nobody was watching raises the
         alerts it would have raised live."""
-        records: list = sorted([*batch.fixes, *batch.health, *batch.statuses, *batch.checkins, *batch.snapshots],
-                               key=lambda r: r.ts)
+        records = batch.in_time_order()
         limit = self.wall() + 600
-        heard = self.wall()
         i = 0
         while i < len(records):
             step_end = (records[i].ts // REPLAY_STEP_S + 1) * REPLAY_STEP_S
-            conds: list[Condition] = []
-            while i < len(records) and records[i].ts < step_end:
-                r = records[i]
-                self.stats.records += 1
-                conds += self._record(r)
-                if r.ts <= limit and r.ts > self._latest.get(r.device, (-math.inf, 0.0))[0]:
-                    self._latest[r.device] = (r.ts, heard)
-                i += 1
+            j = i
+            while j < len(records) and records[j].ts < step_end:
+                j += 1
+            conds = self._records(records[i:j])
+            i = j
             now = min(step_end, limit)
             self.stats.watermark = max(self.stats.watermark, now if i < len(records) else records[-1].ts)
             self._changes(self.lifecycle.apply(conds, now), notify=True)
@@ -269,30 +264,27 @@ class AlertService:
         version = versions[-1][0]
         doc = load_version(conn, version)
         self._teams = {u["id"]: u["team"] for u in doc["units"] if u.get("team")}
-        return City.of(version, doc)
+        city = City.of(version, doc)
+        self._sites = {c.id: (c, cell) for c, cell in zip(city.cameras, city.camera_cells, strict=True)}
+        return city
 
     def _load_silences(self, conn: psycopg.Connection) -> None:
         self.lifecycle.silences = [Silence(s["silence_id"], s["kind"], s["target"], s["starts"], s["ends"], s["who"],
                                            s["why"]) for s in alert_store.silences(conn, self.wall() - 86_400)]
 
     # -- the city's scope: what an alert's subject belongs to ----------------------------------
-    def _areas(self, cell_id: str | None) -> dict[str, str]:
-        if cell_id is None or self._city is None:
+    def _areas(self, area_id: str | None) -> dict[str, str]:
+        """A cell (or any area) and the areas above it, by level: {"cell", "street", "district", "city"}."""
+        if area_id is None or self._city is None or area_id not in self._city.grid.cells:
             return {}
         grid = self._city.grid
-        out = {"cell": cell_id}
-        for a in grid.ancestors.get(cell_id, ()):
-            out[str(grid.cells[a].level)] = a
-        return out
+        return {("cell" if str(grid.cells[a].level) == "grid" else str(grid.cells[a].level)): a
+                for a in (area_id, *grid.ancestors[area_id])}
 
     def _camera(self, camera_id: str) -> cameras.CameraState:
         st = self._state.cameras.get(camera_id)
         if st is None:
-            city = self._city
-            cam = next((c for c in city.cameras if c.id == camera_id), None) if city else None
-            cell = None
-            if cam is not None:
-                cell = city.camera_cells[city.cameras.index(cam)]
+            cam, cell = self._sites.get(camera_id, (None, None))
             scope = {"category": str(cam.category) if cam else "other", **self._areas(cell)}
             st = cameras.CameraState(camera_id, self.std.heartbeat_s(cam) if cam else 300.0,
                                      cam.expected_fps if cam else None, scope)
@@ -324,24 +316,27 @@ class AlertService:
                 continue
             self.stats.entries += 1
             self._state.feed.lag_s = max(0.0, self.wall() - batch.committed)
-            self._apply_batch(batch, notify=True)
+            self._apply_batch(batch)
         self._state.feed.last_arrival = self.wall()
         self._state.feed.expecting = True
         self.client.xack(FEED_STREAM, GROUP, *ids)
 
-    def _apply_batch(self, batch: FeedBatch, notify: bool) -> None:
-        records: list = [*batch.fixes, *batch.health, *batch.statuses, *batch.checkins, *batch.snapshots]
-        records.sort(key=lambda r: r.ts)
+    def _apply_batch(self, batch: FeedBatch) -> None:
+        conds = self._records(batch.in_time_order())
+        self._advance()
+        self._changes(self.lifecycle.apply(conds, self.stats.watermark), notify=True)
+
+    def _records(self, records: list) -> list[Condition]:
+        """Records through their rules, in time order; each device's latest time noted for the watermark
+        (a time more than 10 minutes ahead of the clock is not believed)."""
         conds: list[Condition] = []
-        limit = self.wall() + 600
         heard = self.wall()
         for r in records:
             self.stats.records += 1
             conds += self._record(r)
-            if r.ts <= limit and r.ts > self._latest.get(r.device, (-math.inf, 0.0))[0]:
+            if r.ts <= heard + 600 and r.ts > self._latest.get(r.device, (-math.inf, 0.0))[0]:
                 self._latest[r.device] = (r.ts, heard)
-        self._advance()
-        self._changes(self.lifecycle.apply(conds, self.stats.watermark), notify)
+        return conds
 
     def _advance(self) -> None:
         """The watermark, from the latest record time of each device heard lately (within RECENT_S
@@ -499,9 +494,10 @@ class AlertService:
                 if a < b <= at and (a, b) not in self._judged_shifts:
                     self._judged_shifts.add((a, b))
                     due.append((a, b))
-        scope = {t: self._areas(next((c.id for c in grid.leaves if t in grid.ancestors[c.id]), None)) for t in
-                 set(teams.values())} if due else {}
-        return patrol.team_shifts(self._state.patrol, teams, due, self.team_minimum, scope) if due else []
+        if not due:
+            return []
+        scope = {t: self._areas(t) for t in set(teams.values())}
+        return patrol.team_shifts(self._state.patrol, teams, due, self.team_minimum, scope)
 
     def _patrol_params(self) -> patrol.PatrolParams:
         if getattr(self, "_params_for", None) is not self._city:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import msgspec
 import psycopg
@@ -68,10 +68,10 @@ class HotState:
         self._next_probe = 0.0
 
     # -- updates ---------------------------------------------------------------------------
-    def apply(self, fixes: Iterable[PatrolFix], health: Iterable[CameraHealth], statuses: Iterable[DeviceStatus],
-              counters: Mapping[str, int], feed: FeedBatch | None = None) -> bool:
+    def apply(self, feed: FeedBatch, counters: Mapping[str, int]) -> bool:
         """Push a committed batch, and append it to the live feed; False when Redis is unavailable
         (state will be rebuilt; the alert service reconciles what the feed missed from the database)."""
+        fixes, health, statuses = feed.fixes, feed.health, feed.statuses
         if not self.available:
             return False
         latest: dict[str, PatrolFix] = {}
@@ -94,7 +94,7 @@ class HotState:
             for name, n in counters.items():
                 if n:
                     pipe.hincrby(COUNTERS, name, n)
-            if feed is not None and len(feed):
+            if len(feed):
                 pipe.xadd(FEED_STREAM, {"b": self._encode.encode(feed)}, maxlen=self.feed_maxlen, approximate=True)
             held = pipe.execute()[0]
         except redis.RedisError as e:

@@ -253,7 +253,7 @@ class IngestWorker:
             feed = FeedBatch(time.time(), self.settings.mqtt.client_id, [f for f, _ in batch.fixes],
                              [h for h, _ in batch.health], list(batch.statuses), [c for c, _ in batch.checkins],
                              [s for s, _ in batch.snapshots])
-            ok = self.hot.apply(feed.fixes, feed.health, feed.statuses, counters, feed)
+            ok = self.hot.apply(feed, counters)
             metrics.REDIS_UP.set(1 if ok else 0)
         self.source.ack(acks)
         metrics.CONSUMER_LAG.set(time.time() - oldest)

@@ -180,3 +180,7 @@ class FeedBatch(msgspec.Struct, frozen=True):
 
     def __len__(self) -> int:
         return len(self.fixes) + len(self.health) + len(self.statuses) + len(self.checkins) + len(self.snapshots)
+
+    def in_time_order(self) -> list:
+        """Every record of the batch, by its time."""
+        return sorted([*self.fixes, *self.health, *self.statuses, *self.checkins, *self.snapshots], key=lambda r: r.ts)
