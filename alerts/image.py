@@ -26,6 +26,7 @@ the simulators' images and checked on images they have not seen (``bench/vqd.py`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -54,6 +55,18 @@ class Thresholds:
     # this share of the picture's grey-level spread (at least 3 levels) …
     frozen_share: float = 0.002  # … on less than this share of the picture: nothing moved (re-encoding moves less)
     scene_similarity: float = 0.75  # correlation of edge maps with the reference view
+    # against a reference view in the same light:
+    textured_block_std: float = 4.0  # a 16×16 block of the reference with detail …
+    covered_share: float = 0.45  # occluded: this share of the picture's blocks now flat where it had detail
+    # or another shade …
+    kept_likeness: float = 0.5  # (correlation of a block's pixels with the reference's)
+    kept_light: float = 0.35  # (and their light at least this share of the reference's)
+    kept_share: float = 0.05  # … while some of its detail is as it was (a dimmed picture keeps none: dark)
+    dark_ratio: float = 0.23  # dark: the brightest part under this share of the reference's
+    brighter_p1: float = 80.0  # overexposed: the darkest part this much brighter than the reference's …
+    brighter_mean: float = 50.0  # … and the whole picture this much brighter
+    blur_rise: float = 0.11  # blur: the blur effect this much above the reference's
+    colour_shift: float = 35.0  # colour cast: the mean colour moved this far (CIELAB a, b) from the reference's
 
 
 @dataclass(frozen=True)
@@ -130,7 +143,7 @@ def measure(img: np.ndarray, native: np.ndarray | None = None) -> dict[str, floa
     return {
         "mean": float(g.mean()), "std": float(g.std()), "p99": float(p99), "p1": float(p1), "spread": float(p99 - p1),
         "bright_share": float((g >= 245).mean()), "blur": blur_effect(grey),
-        "noise": noise_sigma(img if native is None else native), "colour_cast": float(np.hypot(a, b)),
+        "noise": noise_sigma(img if native is None else native), "colour_cast": float(np.hypot(a, b)), "a": a, "b": b,
         "flat_share": float(flat.mean()),
         "flat_mean": float(means[flat].mean()) if flat.any() else 0.0,
         "rest_mean": float(means[rest].mean()) if rest.any() else 0.0,
@@ -139,40 +152,141 @@ def measure(img: np.ndarray, native: np.ndarray | None = None) -> dict[str, floa
     }
 
 
+def light_mode(img: np.ndarray) -> str:
+    """The light a picture was taken in — ``night`` (dim), ``grey`` (an infrared frame: no colour)
+    or ``colour`` — so that each is compared with a reference view taken in the same light."""
+    img = cv2.resize(img, (W // 4, H // 4), interpolation=cv2.INTER_AREA)  # (the light is in the large)
+    if img.min(axis=2).mean() < 25:  # (the dimmest channel: a colour cast does not light a night scene)
+        return "night"
+    lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB).astype(np.float32)
+    return "grey" if float(np.hypot(lab[..., 1] - 128, lab[..., 2] - 128).mean()) < 2.0 else "colour"
+
+
+def snapshot_light(data: bytes) -> str:
+    """The light mode of a snapshot (see ``light_mode``), for choosing its reference."""
+    return light_mode(_decode(data))
+
+
+_PREFERENCE = {"colour": ("colour", "grey", "night"), "grey": ("grey", "colour", "night"),
+               "night": ("night", "grey", "colour")}
+
+
+def pick_reference(references: dict[str, bytes], light: str, daylight: bool) -> bytes | None:
+    """Which of a camera's reference views (one per light mode) a snapshot in `light` is judged
+    against: the one in the same light — except that a dim picture in broad daylight is judged
+    against the day view (it is a dark picture, not a night one)."""
+    order = ("colour", "grey", "night") if light == "night" and daylight else _PREFERENCE[light]
+    return next((references[m] for m in order if m in references), None)
+
+
+@dataclass(frozen=True)
+class _Reference:
+    grey: np.ndarray
+    edges: np.ndarray
+    block_mean: np.ndarray
+    block_std: np.ndarray
+    block_unit: np.ndarray  # each block centred and scaled to unit length: its pattern, whatever the light
+    scores: dict[str, float]
+    mode: str
+
+
+@lru_cache(maxsize=256)  # a camera's reference is diagnosed against many times
+def _reference(data: bytes) -> _Reference:
+    img = _decode(data)
+    grey = _grey(img)
+    blocks = _blocks(grey.astype(np.float32))
+    return _Reference(grey, _edges(grey), blocks.mean(axis=1), blocks.std(axis=1), _unit(blocks), measure(img),
+                      light_mode(img))
+
+
+def _unit(blocks: np.ndarray) -> np.ndarray:
+    centred = blocks - blocks.mean(axis=1, keepdims=True)
+    return centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-6)
+
+
+def _absolute(s: dict[str, float], th: Thresholds) -> set[str]:
+    """The faults a snapshot shows on its own, with no same-light reference to compare with."""
+    if s["flat_share"] > th.occluded_share and s["rest_std"] > th.occluded_rest_std and s["flat_mean"] < s["rest_mean"]:
+        return {"image_occluded"}
+    if s["p99"] < th.dark_p99:
+        return {"image_dark"}
+    if s["noise"] > th.noise_sigma:
+        return {"image_noise"}
+    if s["blur"] > th.blur_effect:
+        return {"image_blur"}
+    if s["colour_cast"] > th.colour_cast:
+        return {"image_colour_cast"}
+    return set()
+
+
+def _relative(img: np.ndarray, s: dict[str, float], ref: _Reference, th: Thresholds) -> set[str]:
+    """The faults a snapshot shows against the camera's healthy view in the same light: what the
+    camera lost, whatever the scene is like (a night street, a soft lens, a tinted facade)."""
+    r = ref.scores
+    blocks = _blocks(_grey(img).astype(np.float32))
+    mean, std = blocks.mean(axis=1), blocks.std(axis=1)
+    if s["noise"] > th.noise_sigma:
+        return {"image_noise"}
+    s["colour_shift"] = float(np.hypot(s["a"] - r["a"], s["b"] - r["b"]))
+    if s["colour_shift"] > th.colour_shift and s["colour_cast"] > r["colour_cast"]:
+        return {"image_colour_cast"}  # (a grey occluder moves the colour too, but towards grey)
+    textured = ref.block_std >= th.textured_block_std
+    # covered: a block now flat that had detail, or had another shade
+    covered = (std < th.occluded_block_std) & (textured | (np.abs(mean - ref.block_mean) > 6))
+    # kept: a block with the detail it had, in any light, and about as bright (an occluder leaves
+    # the rest of the view as it was; a dimmed picture keeps its pattern but not its light)
+    kept = textured & (std >= th.textured_block_std) & ((_unit(blocks) * ref.block_unit).sum(axis=1) >= th.kept_likeness)
+    s["covered_share"] = float(covered.mean())
+    s["kept_share"] = float(kept.sum() / max(1, textured.sum()))
+    s["kept_light"] = float(np.median((mean[kept] + 1) / (ref.block_mean[kept] + 1))) if kept.any() else 0.0
+    if (s["covered_share"] >= th.covered_share and s["kept_share"] >= th.kept_share
+            and s["kept_light"] >= th.kept_light and s["flat_share"] >= th.occluded_share):
+        return {"image_occluded"}
+    s["p99_ratio"] = (s["p99"] + 1) / (r["p99"] + 1)
+    if s["p99_ratio"] < th.dark_ratio:
+        return {"image_dark"}
+    s["blur_rise"] = s["blur"] - r["blur"]
+    s["similarity"] = float((_edges(_grey(img)) * ref.edges).mean())
+    if s["similarity"] < th.scene_similarity and s["blur_rise"] <= th.blur_rise:
+        return {"image_scene_change"}  # another view: its detail is its own
+    if s["blur_rise"] > th.blur_rise:
+        return {"image_blur"}
+    return set()
+
+
 def diagnose(current: bytes, previous: bytes | None = None, reference: bytes | None = None,
              th: Thresholds = Thresholds()) -> Diagnosis:
+    """The faults of a snapshot. Given the camera's reference view taken in the same light (see
+    ``light_mode``), the picture is judged against it; else on its own."""
     img, native = _decode(current, native=True)
     s = measure(img, native)
-    faults: set[str] = set()
+    done = lambda f: Diagnosis(frozenset(f), {k: round(v, 3) for k, v in s.items()})  # noqa: E731
+    ref = _reference(reference) if reference is not None else None
     blank = s["spread"] <= th.blank_spread and (s["p99"] == 0 or s["mean"] >= th.dark_p99 / 3)
     bars = s["row_std"] < th.bars_row_std and s["col_std"] > th.bars_col_std
     washed_out = s["p1"] > th.washed_out_p1 and s["mean"] > th.washed_out_mean and s["colour_cast"] <= th.colour_cast
+    if ref is not None:  # (brighter than its reference in any light: a night picture never is)
+        r = ref.scores
+        washed_out |= (s["p1"] > max(th.washed_out_p1, r["p1"] + th.brighter_p1)
+                       and s["mean"] > r["mean"] + th.brighter_mean)
+    faults: set[str] = set()
     if s["bright_share"] > th.overexposed_share or washed_out:  # (a bright, strongly tinted picture is a cast)
         faults.add("image_overexposed")
     elif blank or bars:
-        return Diagnosis(frozenset({"image_signal_loss"}), {k: round(v, 3) for k, v in s.items()})
-    elif (s["flat_share"] > th.occluded_share and s["rest_std"] > th.occluded_rest_std
-          and s["flat_mean"] < s["rest_mean"]):
-        faults.add("image_occluded")
-    elif s["p99"] < th.dark_p99:
-        faults.add("image_dark")
-    elif s["noise"] > th.noise_sigma:
-        faults.add("image_noise")
-    elif s["blur"] > th.blur_effect:
-        faults.add("image_blur")
-    if not faults and s["colour_cast"] > th.colour_cast:
-        faults.add("image_colour_cast")
+        return done({"image_signal_loss"})
     grey = _grey(img)
-    if previous is not None and not faults & {"image_dark", "image_overexposed"}:  # no picture to see move
+    if previous is not None and not faults:
         prev = _grey(_decode(previous))
         diff = cv2.absdiff(cv2.GaussianBlur(grey, (5, 5), 0), cv2.GaussianBlur(prev, (5, 5), 0))
         s["change"] = float((diff > max(3.0, th.frozen_level * s["spread"])).mean())
-        if s["change"] < th.frozen_share:
-            faults.add("image_frozen")
-    if reference is not None and not faults:
-        ref = _grey(_decode(reference))
-        sim = float((_edges(grey) * _edges(ref)).mean())
-        s["similarity"] = sim
-        if sim < th.scene_similarity:
+    # a night picture is judged against a night reference only (against a day view it is all dark)
+    comparable = ref is not None and (ref.mode == "night" or light_mode(img) != "night")
+    if not faults:
+        faults = _relative(img, s, ref, th) if comparable else _absolute(s, th)
+    if "change" in s and s["change"] < th.frozen_share and not faults & {"image_dark", "image_overexposed"}:
+        faults.add("image_frozen")  # (no picture to see move)
+    if ref is not None and not faults and "similarity" not in s:
+        s["similarity"] = float((_edges(grey) * ref.edges).mean())
+        if s["similarity"] < th.scene_similarity:
             faults.add("image_scene_change")
-    return Diagnosis(frozenset(faults), {k: round(v, 3) for k, v in s.items()})
+    return done(faults)

@@ -24,7 +24,9 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 import msgspec
 import numpy as np
@@ -39,6 +41,7 @@ from store.queries import read_records
 from store.records import FEED_STREAM, CameraHealth, CameraSnapshot, Checkin, DeviceStatus, FeedBatch, PatrolFix
 from store.registry import load_version, versions_between
 
+from .image import pick_reference, snapshot_light
 from .lifecycle import Action, Alert, AlertState, Change, Lifecycle, Silence
 from .notify import Dispatcher
 from .rules import Condition, blind, cameras, feed, images, patrol, units
@@ -72,7 +75,7 @@ class _State:
     patrol: patrol.PatrolState = field(default_factory=patrol.PatrolState)
     feed: feed.FeedState = field(default_factory=feed.FeedState)
     previous_image: dict[str, bytes] = field(default_factory=dict)
-    reference_image: dict[str, bytes] = field(default_factory=dict)
+    reference_image: dict[str, dict[str, bytes]] = field(default_factory=dict)  # camera → light → view
 
 
 class AlertService:
@@ -380,16 +383,21 @@ class AlertService:
         if s.ts <= st.last_ts:
             return []
         prev = self._state.previous_image.get(s.camera_id)
-        ref = self._state.reference_image.get(s.camera_id)
+        refs = self._state.reference_image.setdefault(s.camera_id, {})
         try:
-            d = self.diagnose(s.image, prev, ref)
+            light = snapshot_light(s.image)
+            d = self.diagnose(s.image, prev, pick_reference(refs, light, self._daylight(s.ts)))
         except Exception:  # one bad image never stops the service
             log.exception("diagnosis failed on a snapshot of camera %s", s.camera_id)
             return []
         self._state.previous_image[s.camera_id] = s.image
-        if ref is None and not d.faults:
-            self._state.reference_image[s.camera_id] = s.image  # the first healthy view is the reference
+        if light not in refs and not d.faults:
+            refs[light] = s.image  # the first healthy view in each light is the reference for that light
         return images.on_diagnosis(st, s.ts, d.faults, self.settings.image_confirm, d.scores)
+
+    def _daylight(self, ts: float) -> bool:
+        """Broad daylight in the city at ts (08:00–17:00, whatever the season)."""
+        return 8 <= datetime.fromtimestamp(ts, ZoneInfo(self.std.timezone)).hour < 17
 
     def _camera_params(self) -> cameras.CameraParams:
         s = self.settings

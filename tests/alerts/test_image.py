@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from alerts.image import diagnose
+from alerts.image import diagnose, pick_reference, snapshot_light
 from ingest.decode import exif_time
 from simulators.fleet import with_exif_time
 
@@ -76,6 +76,51 @@ def test_plain_cases():
     turned = scene(seed=9)
     assert faults(turned, np.clip(turned.astype(int) + 40, 0, 255).astype(np.uint8), s) == {"image_scene_change"}
     assert faults((s * 0.6).astype(np.uint8), later, s) == set()
+
+
+def night(img: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The street at night: a tenth of the light, its lit windows (the brightest parts) still lit,
+    and the sensor's grain of that moment."""
+    lit = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) > 200
+    out = img * 0.1
+    out[lit] = img[lit]
+    return np.clip(out + np.random.default_rng(seed).normal(0, 1.5, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_against_the_reference_in_the_same_light():
+    s = scene()
+    for x in range(40, 704, 90):  # street lamps along the road
+        cv2.circle(s, (x, 470 + x % 60), 9, (240, 240, 225), -1)
+    dark_street, its_reference = night(s, 1), night(s, 2)
+    assert snapshot_light(jpeg(dark_street)) == "night" and snapshot_light(jpeg(s)) == "colour"
+    grey = cv2.cvtColor(cv2.cvtColor(s, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    assert snapshot_light(jpeg(grey)) == "grey"
+    # on its own a night street is mostly one dim shade; against the camera's night view it is healthy
+    assert faults(dark_street) != set()
+    assert faults(dark_street, None, its_reference) == set()
+    covered = dark_street.copy()
+    covered[: int(576 * 0.75)] = 15  # a bag over the upper three quarters: the windows gone, the lamps on the road as they were
+    assert faults(covered, None, its_reference) == {"image_occluded"}
+    dimmed = (dark_street * 0.08).astype(np.uint8)  # the whole picture, windows too, a twelfth as bright
+    assert faults(dimmed, None, its_reference) == {"image_dark"}
+    assert faults(cv2.GaussianBlur(dark_street, (31, 31), 12), None, its_reference) == {"image_blur"}
+    # a tinted view is no cast against its own reference; a cast is a change of colour
+    warm = np.clip(s.astype(int) + (-40, 10, 90), 0, 255).astype(np.uint8)
+    assert faults(warm) == {"image_colour_cast"}  # (on its own: strongly tinted)
+    assert faults(warm, None, warm) == set()
+    green = warm.astype(int)
+    green[:, :, 1] += 90
+    assert faults(np.clip(green, 0, 255).astype(np.uint8), None, warm) == {"image_colour_cast"}
+
+
+def test_which_reference_a_snapshot_is_judged_against():
+    refs = {"colour": b"day", "night": b"night", "grey": b"infrared"}
+    assert pick_reference(refs, "colour", daylight=True) == b"day"
+    assert pick_reference(refs, "grey", daylight=False) == b"infrared"
+    assert pick_reference(refs, "night", daylight=False) == b"night"
+    assert pick_reference(refs, "night", daylight=True) == b"day"  # dim at noon: a dark picture
+    assert pick_reference({"grey": b"infrared"}, "night", daylight=False) == b"infrared"
+    assert pick_reference({}, "colour", daylight=True) is None
 
 
 def test_bad_input_is_a_clear_error():
