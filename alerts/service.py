@@ -33,18 +33,21 @@ import numpy as np
 import psycopg
 import redis
 
+from assessment.defence import TARGET, Assessor, CoverageError
 from assessment.periods import city_days
 from assessment.standards import City, Standards
+from geofence.grid import Level
 from geofence.staffing import shifts_of
 from store import alerts as alert_store
 from store.queries import read_records
 from store.records import FEED_STREAM, CameraHealth, CameraSnapshot, Checkin, DeviceStatus, FeedBatch, PatrolFix
 from store.registry import load_version, versions_between
+from store.results import record_uptime
 
 from .image import pick_reference, snapshot_light
 from .lifecycle import Action, Alert, AlertState, Change, Lifecycle, Silence
 from .notify import Dispatcher
-from .rules import Condition, blind, cameras, feed, images, patrol, units
+from .rules import Condition, blind, cameras, feed, images, indicator, patrol, units
 from .settings import AlertSettings
 from .types import AlertType, Severity
 
@@ -109,6 +112,7 @@ class AlertService:
         self._sites: dict = {}  # camera id → (its registry entry, its cell)
         self._latest: dict[str, tuple[float, float]] = {}  # device → its latest record time, and when heard
         self._next_patrol = -math.inf  # event time of the next coverage and staffing judgement
+        self._next_indicator = -math.inf  # … and of the next coverage indicator
         self._judged_shifts: set[tuple[float, float]] = set()
         self._finish_at: float | None = None
         self.failure: BaseException | None = None
@@ -431,6 +435,7 @@ class AlertService:
             for st in self._state.units.values():
                 conds += units.on_tick(st, now, up)
             conds += self._patrol(now, closing)
+            conds += self._indicators(now, closing)
         conds += feed.on_tick(self._state.feed, self.wall(), self.settings.ingest_stall_s, self.settings.ingest_lag_s)
         changes = self.lifecycle.apply(conds, now)
         changes += self.lifecycle.tick(now)
@@ -478,6 +483,28 @@ class AlertService:
             return out
         return out + self._evaluate(start, at, closed=False)
 
+    def _indicators(self, now: float, closing: bool) -> list[Condition]:
+        """Each street's and district's defence-system coverage over the rolling window, from the
+        store by the assessment itself; a replayed period is judged once, whole, at its end."""
+        at = now if closing else now - self.settings.lateness_s
+        if self._city is None or (self.fixed_period is not None and not closing) or at < self._next_indicator:
+            return []
+        self._next_indicator = at + self.settings.indicator_every_s
+        start = self.fixed_period[0] if self.fixed_period else at - self.settings.indicator_window_s
+        end = min(at, self.fixed_period[1]) if self.fixed_period else at
+        conn = self._connection()
+        try:  # (a window reaching back before the first grid starts with it)
+            start = max([start, *(f for _, f, _ in versions_between(conn, start, end)[:1])])
+            assessor = Assessor(conn, self.std, store=False, clock=self.wall)
+            result = assessor.period(start, end)
+            areas = [a for level in (Level.STREET, Level.DISTRICT) for a in assessor.areas(result, level)]
+        except CoverageError as e:
+            log.info("coverage indicator not judged: %s", e)
+            return []
+        finally:
+            conn.rollback()
+        return indicator.judge(areas, TARGET, start, end, {a.area_id: self._areas(a.area_id) for a in areas})
+
     def _evaluate(self, start: float, at: float, closed: bool) -> list[Condition]:
         city = self._city
         params = self._patrol_params()
@@ -519,6 +546,10 @@ class AlertService:
     def _final(self) -> None:
         """On stop: a replayed period is swept once more at its end and closed."""
         if self._finish_at is not None:
+            if self.fixed_period is not None:  # a replay imports history: its whole period was received
+                conn = self._connection()
+                record_uptime(conn, f"replay:{self.consumer}", *self.fixed_period, source="replay")
+                conn.commit()
             self.sweep(self._finish_at, closing=True)
         self.dispatcher.flush(force=True)
 

@@ -331,7 +331,10 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
     - teams under strength: each team with fewer than ``std.team_minimum`` officers seen in a
       piece of a shift, once the piece has ended (a few minutes after, when it is judged);
     - blind spots, optional: a key cell that may be not covered, every key camera in which had a
-      blinding fault in the period (whether the two overlapped in time is not worked out here).
+      blinding fault in the period (whether the two overlapped in time is not worked out here);
+    - coverage indicator below target: each street and district whose cells not surely not covered
+      (covered, or unknown) are under ``std.indicator_target`` of its cells, when the period closes
+      (optional where the doubtful cells decide it).
     """
     start, end = sc.start.timestamp(), sc.start.timestamp() + sc.duration_s
     late = 2 * sc.heartbeat_s
@@ -371,6 +374,11 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
         cams = [k for k, c in coverage["cameras"].items() if cell_id in c["cells"] and c["category"] in std.key_categories]
         if cams and all(k in blinded for k in cams) and "not_covered" in coverage["cells"][cell_id]["patrol"]:
             out.append({"type": "blind_spot", "subject": cell_id, "from": start, "to": end + late, "optional": True})
+    for level in ("street", "district"):
+        for area_id, (lo, hi) in coverage["not_short"][level].items():
+            if lo < std.indicator_target - 1e-9:
+                out.append({"type": "indicator_below_target", "subject": area_id, "from": start, "to": end + late,
+                            **({} if hi < std.indicator_target - 1e-9 else {"optional": True})})
     for team, a, b, _ in short_teams:
         out.append({"type": "team_under_strength", "subject": team, "from": a, "to": b + 600})
     need = std.understaffed_for_s / 60  # minutes; runs are in whole minutes, so ±1 is doubtful

@@ -50,6 +50,7 @@ class TruthStandard:
     understaffed_for_s: float = 300  # how long a checkpoint is understaffed before its alert opens
     out_of_area_for_s: float = 300  # how long a unit is out of its team's area before its alert opens
     team_minimum: int = 10  # officers a township team needs in a shift
+    indicator_target: float = 0.90  # the defence-system coverage a street or district must reach
     team_shifts: tuple[str, ...] = ("00:00", "08:00", "16:00", "24:00")  # the day's shift boundaries
     margin_m: float = 25.0  # GPS noise (a few metres, 3σ) and the product's 25 m steps
     margin_s: float = 10.0  # the fix interval
@@ -377,14 +378,17 @@ class GroundTruth:
             cells[cell.id] = {"patrol": patrol[cell.id], "cameras": cam_set, "checkpoints": cp_set,
                               "status": _combine_all([patrol[cell.id], cam_set, cp_set])}
         areas: dict[str, dict[str, list[float]]] = {}
+        known: dict[str, dict[str, list[float]]] = {}  # the share covered or unknown: not surely short
         for level in ("street", "district", "city"):
-            areas[level] = {}
+            areas[level], known[level] = {}, {}
             for area in _level(self.grid, level):
                 under = [c.id for c in self.leaves if area.id in self.grid.ancestors[c.id]]
                 sure = sum(cells[c]["status"] == [COVERED] for c in under)
                 maybe = sum(COVERED in cells[c]["status"] for c in under)
                 areas[level][area.id] = [sure / len(under), maybe / len(under)]
-        return {"cells": cells, "cameras": cams, "checkpoints": cps, "areas": areas}
+                known[level][area.id] = [sum(NOT_COVERED not in cells[c]["status"] for c in under) / len(under),
+                                         sum(cells[c]["status"] != [NOT_COVERED] for c in under) / len(under)]
+        return {"cells": cells, "cameras": cams, "checkpoints": cps, "areas": areas, "not_short": known}
 
 
 def _level(grid, name: str) -> list:

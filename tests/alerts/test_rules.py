@@ -10,12 +10,12 @@ from shapely.geometry import Point, box, mapping
 
 from alerts.lifecycle import Action, Lifecycle, Silence
 from alerts.notify import Dispatcher
-from alerts.rules import cameras, images, patrol, units
+from alerts.rules import cameras, images, indicator, patrol, units
 from alerts.settings import AlertSettings
 from alerts.types import AlertType, Severity
-from geofence.coverage import PatrolStandard
+from geofence.coverage import LevelCoverage, PatrolStandard
 from geofence.crs import MetricFrame
-from geofence.grid import Grid, Priority
+from geofence.grid import Grid, Level, Priority
 from geofence.lookup import CellIndex
 from geofence.sites import Checkpoint
 from store.records import CameraHealth, Checkin, DeviceStatus, PatrolFix
@@ -374,3 +374,23 @@ def test_a_team_under_strength_in_a_shift():
         patrol.add_fix(st, pfix("u2", t, 150, ("e", "f", "g", "h", "i", "j")), "bike")
     (c,) = patrol.team_shifts(st, teams, [(T0 + 3600, T0 + 7200)], minimum=10)
     assert not c.active
+
+
+def test_the_coverage_indicator_below_target_only_where_the_unknown_could_not_make_it_up():
+    # 20 cells each: 17 covered = 0.85, with 1 unknown = 0.90 → could reach the target, not raised;
+    # 16 covered and 1 unknown = 0.85 → below whatever the unknown was; 18 covered = 0.90 → meets it
+    areas = [LevelCoverage("S1", Level.STREET, 20, 17 / 20, 1 / 20, 2 / 20),
+             LevelCoverage("S2", Level.STREET, 20, 16 / 20, 1 / 20, 3 / 20),
+             LevelCoverage("D1", Level.DISTRICT, 40, 36 / 40, 0.0, 4 / 40)]
+    got = {c.subject: c for c in indicator.judge(areas, 0.90, 0.0, 86_400.0, {"S2": {"district": "D1"}})}
+    assert {s for s, c in got.items() if c.active} == {"S2"}
+    s2 = got["S2"]
+    assert s2.type is AlertType.INDICATOR_BELOW_TARGET and s2.at == 86_400.0 and s2.scope == {"district": "D1"}
+    assert s2.detail["covered"] == 0.8 and s2.detail["unknown"] == 0.05 and s2.detail["not_covered"] == 0.15
+    life = Lifecycle(AlertSettings())
+    opened = life.apply(list(got.values()), 86_400.0)
+    assert [(c.action, c.alert.subject) for c in opened] == [(Action.OPEN, "S2")]
+    # a day later it made up the shortfall: resolved
+    better = LevelCoverage("S2", Level.STREET, 20, 19 / 20, 0.0, 1 / 20)
+    closed = life.apply(indicator.judge([better], 0.90, 86_400.0, 172_800.0), 172_800.0)
+    assert [(c.action, c.alert.subject) for c in closed] == [(Action.RESOLVE, "S2")]

@@ -44,9 +44,11 @@ def test_every_fault_kind_is_in_a_scenario_and_in_its_truth():
     for f in sim.truth["faults"]:
         assert start <= f["start"] < f["end"] <= start + 3600, f
     # an alert for each camera fault, each image fault seen on two snapshots running and the GPS dropout,
-    # on its target; coverage gaps, understaffed checkpoints and units out of their area from the plan
+    # on its target; coverage gaps, understaffed checkpoints, units out of their area and areas under
+    # the coverage target from the plan
     faults = [a for a in sim.truth["alerts"] if a["type"] not in (
-        "coverage_gap", "checkpoint_understaffed", "unit_out_of_area") and not a.get("optional")]
+        "coverage_gap", "checkpoint_understaffed", "unit_out_of_area", "indicator_below_target")
+        and not a.get("optional")]
     assert sorted(a["type"] for a in faults if not a["type"].startswith("image_")) == sorted([
         "camera_offline", "camera_flapping", "camera_low_fps", "camera_not_recording", "camera_storage_fault",
         "unit_silent"])
