@@ -112,6 +112,17 @@ def _beside_the_edge(points: np.ndarray, leaves, rng, metres: float = 10.0) -> n
     return out
 
 
+def city_bounds(extent_km: float | None) -> tuple[float, float, float, float]:
+    """The default city's bounds, or a square `extent_km` wide around its centre."""
+    if extent_km is None:
+        return CITY_BOUNDS
+    west, south, east, north = CITY_BOUNDS
+    x, y = (west + east) / 2, (south + north) / 2
+    half_lat = extent_km * 500 / 110_574
+    half_lon = extent_km * 500 / (111_320 * math.cos(math.radians(y)))
+    return (x - half_lon, y - half_lat, x + half_lon, y + half_lat)
+
+
 def generate_city(n_cells: int, seed: int = 1, bounds: tuple[float, float, float, float] = CITY_BOUNDS) -> City:
     """A whole city for n_cells (50 … 20,000): grid, cameras where the seed wants them, checkpoints
     on the roads into the city, and a patrol team of three units per street/township."""

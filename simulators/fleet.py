@@ -4,6 +4,7 @@ camera heartbeats and snapshots rendered with OpenCV. Deterministic for a seed."
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -55,10 +56,13 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "little")
 
 
-def patrol_tracks(city: City, start: float, duration_s: float, interval_s: float, seed: int) -> list[UnitTrack]:
+def patrol_tracks(city: City, start: float, duration_s: float, interval_s: float, seed: int,
+                  tours: bool = False) -> list[UnitTrack]:
     """Each unit patrols its own street: it heads for a cell (key cells three times as often),
-    dwells there for one to ten minutes, then heads for the next, at its kind's speed. A fix
-    every interval_s is its exact position plus GPS noise."""
+    dwells there for one to ten minutes, then heads for the next, at its kind's speed. With
+    `tours`, it goes round its street's cells in turn instead (nearest next, from a start of its
+    own), dwelling two to three minutes in each. A fix every interval_s is its exact position
+    plus GPS noise."""
     streets = {s.id: s for s in city.grid.at_level(Level.STREET)}
     cells_of: dict[str, list] = {}
     for leaf in city.grid.leaves:
@@ -84,16 +88,23 @@ def patrol_tracks(city: City, start: float, duration_s: float, interval_s: float
             p = cell.geometry.representative_point()
             return p.x, p.y
 
-        x, y = somewhere()
+        if tours:
+            stops = _tour([c.geometry.representative_point() for c in cells], cos)
+            first = int(rng.integers(len(stops)))
+            places = itertools.cycle(stops[first:] + stops[:first])
+            target = places.__next__
+        else:
+            target = somewhere
+        x, y = target()
         t = start
         bt, bx, by = [t], [x], [y]
         while t <= end:
-            tx, ty = somewhere()
+            tx, ty = target()
             dist = math.hypot((tx - x) * M_PER_DEG_LAT * cos, (ty - y) * M_PER_DEG_LAT)
             t += max(dist / speed, 1e-3)
             x, y = tx, ty
             bt.append(t), bx.append(x), by.append(y)
-            t += rng.uniform(60, 600)
+            t += rng.uniform(120, 180) if tours else rng.uniform(60, 600)
             bt.append(t), bx.append(x), by.append(y)
         path = Path(np.array(bt), np.array(bx), np.array(by))
         ts = start + np.arange(n) * interval_s
@@ -102,6 +113,17 @@ def patrol_tracks(city: City, start: float, duration_s: float, interval_s: float
         noise = rng.normal(0, 1, (2, n)) * acc / 2  # metres
         out.append(UnitTrack(unit, path, ts, lon + noise[0] / (M_PER_DEG_LAT * cos), lat + noise[1] / M_PER_DEG_LAT,
                              np.round(acc, 1), np.where(path.moving(ts), speed, 0.0)))
+    return out
+
+
+def _tour(points, cos: float) -> list[tuple[float, float]]:
+    """The points in the order of a nearest-next tour from the first."""
+    left = [(p.x, p.y) for p in points]
+    out = [left.pop(0)]
+    while left:
+        x, y = out[-1]
+        k = min(range(len(left)), key=lambda i: ((left[i][0] - x) * cos) ** 2 + (left[i][1] - y) ** 2)
+        out.append(left.pop(k))
     return out
 
 

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alerts.types import AlertType
 
-from .city import City, generate_city
+from .city import City, city_bounds, generate_city
 from .fleet import IMAGE_FAULTS, _seed, patrol_tracks, snapshot
 from .truth import CameraPlan, CheckpointPlan, GroundTruth, TruthStandard, UnitPlan
 
@@ -78,6 +78,11 @@ class Scenario(BaseModel):
     gps_interval_s: float = Field(10, gt=0)
     heartbeat_s: float = Field(60, gt=0)
     snapshot_every_s: float = Field(600, gt=0)
+    extent_km: float | None = Field(None, gt=0, le=200, description="The city's width and height, km, around the "
+                                    "default city's centre (default: the default city, about 57 × 56 km)")
+    plan: Literal["random", "tours"] = Field("random", description='"random": each unit heads for cells of its '
+                                             'street at random, shifts staggered; "tours": every unit on duty the '
+                                             'whole period, going round its street\'s cells in turn')
     faults: tuple[FaultSpec, ...] = ()
 
     @property
@@ -140,13 +145,13 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
     """Generate the city, the traffic with its faults, and the ground truth (judged against
     `standard`, which must be the product's)."""
     sc = sc.resolved()
-    city = generate_city(sc.cells, sc.seed)
+    city = generate_city(sc.cells, sc.seed, city_bounds(sc.extent_km))
     # the cameras say how often they send a heartbeat: the ingest judges their silences by it
     city = replace(city, cameras=[replace(c, heartbeat_s=sc.heartbeat_s) for c in city.cameras])
     start = sc.start.timestamp()
     end = start + sc.duration_s
     rng = np.random.default_rng(_seed("scenario", sc.seed, sc.name))
-    tracks = patrol_tracks(city, start, sc.duration_s, sc.gps_interval_s, sc.seed)
+    tracks = patrol_tracks(city, start, sc.duration_s, sc.gps_interval_s, sc.seed, tours=sc.plan == "tours")
     cams = {c.id: c for c in city.cameras}
     units = {t.unit.id: t for t in tracks}
 
@@ -159,7 +164,8 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
     # -- shifts: staggered, so that the fleet is never all on or all off at once -------------
     shift: dict[str, tuple[float, float]] = {}
     for k, uid in enumerate(units):
-        shift[uid] = (start + (k % 3) * sc.duration_s / 6, end - ((k + 1) % 3) * sc.duration_s / 6)
+        shift[uid] = ((start, end) if sc.plan == "tours" else
+                      (start + (k % 3) * sc.duration_s / 6, end - ((k + 1) % 3) * sc.duration_s / 6))
     faults = []
     for f in sc.faults:
         a, b = start + f.start_s, min(end, start + f.start_s + f.duration_s)

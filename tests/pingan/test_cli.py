@@ -64,11 +64,24 @@ def test_quick_start_scenario_ends_by_itself_and_agrees_with_its_truth(tmp_path)
                                                      "disagreements": []}
     assert doc["camera_uptime"]["total"] >= 20 and not doc["camera_uptime"]["disagreements"]
     assert (tmp_path / "scenarios" / "small" / "truth.json").exists()
+    assert (doc["alerts"]["precision"], doc["alerts"]["recall"]) == (1.0, 1.0) and doc["alerts"]["raised"] > 40
     # run again on the same data directory: the first run's fixes must not mix into the second's
     env["PINGAN_MQTT__EMBEDDED_PORT"] = str(free_port())
     again = pingan("run", "--simulate", "small", "--status-every", "10", env=env, timeout=400)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Every part agrees with the ground truth." in again.stdout
+
+
+def test_a_city_patrolled_by_the_book_with_no_faults_raises_no_alert(tmp_path):
+    """`pingan run --simulate clean`: every cell visited, every checkpoint staffed, nothing broken —
+    the operators see no alert at all, and the figures still agree with the truth."""
+    env = {"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"), "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}
+    r = pingan("run", "--simulate", "clean", "--status-every", "10", "--compare-out", str(tmp_path / "cmp.json"),
+               env=env, timeout=400)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Alerts: 0 opened" in r.stdout and "Every part agrees with the ground truth." in r.stdout
+    doc = json.loads((tmp_path / "cmp.json").read_text())
+    assert doc["alerts"]["raised"] == doc["alerts"]["expected"] == 0 and doc["cells"]["total"] == 60
 
 
 def test_a_busy_embedded_port_is_one_line_with_the_fix(tmp_path):

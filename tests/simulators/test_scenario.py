@@ -15,7 +15,7 @@ import pytest
 
 from assessment.defence import Assessor
 from assessment.standards import Standards
-from geofence.grid import Priority
+from geofence.grid import Level, Priority
 from pingan.coverage import summary
 from simulators.fleet import IMAGE_FAULTS
 from simulators.publish import Broker, publish, publish_load
@@ -124,6 +124,17 @@ def test_truth_and_product_agree_through_broker_worker_and_store(broker, db_url,
         c for c, v in truth["cameras"].items() if v["uptime"] < 1}
     strict = Standards(patrol=replace(Standards().patrol, revisit_minutes={Priority.KEY: 15.0, Priority.NORMAL: 30.0}))
     assert compare(truth, product(strict))["patrol"]["disagreements"]
+
+
+def test_the_clean_city_meets_every_standard_by_its_truth():
+    sim = run(Scenario.load("clean").model_copy(update={"start": FIXED}))
+    truth = sim.truth["coverage"]
+    assert all(c["status"] == ["covered"] for c in truth["cells"].values())
+    assert all(lo == hi == 1.0 for areas in truth["areas"].values() for lo, hi in areas.values())
+    assert sim.truth["alerts"] == [] and sim.truth["faults"] == []
+    # a 4 km city: its cells a few hundred metres across, as a city's patrol grid is
+    west, south, east, north = sim.city.grid.at_level(Level.CITY)[0].geometry.bounds
+    assert 3.9 < (north - south) * 110.574 < 4.1
 
 
 def test_load_mode_reaches_its_target(tmp_path):
