@@ -114,6 +114,7 @@ class AlertService:
         self._next_patrol = -math.inf  # event time of the next coverage and staffing judgement
         self._next_indicator = -math.inf  # … and of the next coverage indicator
         self._judged_shifts: set[tuple[float, float]] = set()
+        self._references_at: float | None = None  # the newest reference view loaded
         self._finish_at: float | None = None
         self.failure: BaseException | None = None
 
@@ -214,8 +215,10 @@ class AlertService:
         self.lifecycle.load_resolved(_alert(r) for r in alert_store.find(
             conn, state="resolved", since=self._period_of(self.wall())[0] - 86_400, limit=1_000_000))
         self._load_silences(conn)
-        conn.commit()
         self._state = _State()
+        self._references_at = None
+        self._load_references(conn)
+        conn.commit()
         self._reconcile(conn, None)
 
     def _resync(self) -> None:
@@ -274,6 +277,12 @@ class AlertService:
         city = City.of(version, doc)
         self._sites = {c.id: (c, cell) for c, cell in zip(city.cameras, city.camera_cells, strict=True)}
         return city
+
+    def _load_references(self, conn: psycopg.Connection) -> None:
+        """Cameras' reference views stored since the last look (a maintainer accepted a new one)."""
+        for r in alert_store.references(conn, self._references_at):
+            self._state.reference_image.setdefault(r["camera_id"], {})[r["light"]] = bytes(r["image"])
+            self._references_at = r["accepted_at"]
 
     def _load_silences(self, conn: psycopg.Connection) -> None:
         self.lifecycle.silences = [Silence(s["silence_id"], s["kind"], s["target"], s["starts"], s["ends"], s["who"],
@@ -395,8 +404,11 @@ class AlertService:
             log.exception("diagnosis failed on a snapshot of camera %s", s.camera_id)
             return []
         self._state.previous_image[s.camera_id] = s.image
-        if light not in refs and not d.faults:
-            refs[light] = s.image  # the first healthy view in each light is the reference for that light
+        if light not in refs and not d.faults:  # the first healthy view in each light is its reference
+            refs[light] = s.image
+            conn = self._connection()
+            alert_store.save_reference(conn, s.camera_id, light, s.image, s.ts, "pingan-alerts")
+            conn.commit()
         return images.on_diagnosis(st, s.ts, d.faults, self.settings.image_confirm, d.scores)
 
     def _daylight(self, ts: float) -> bool:
@@ -559,6 +571,7 @@ class AlertService:
         conn = self._connection()
         rows = {(r["type"], r["subject"]): _alert(r) for r in alert_store.unresolved(conn)}
         self._load_silences(conn)
+        self._load_references(conn)
         conn.commit()
         for key, a in list(self.lifecycle.open.items()):
             stored = rows.get((str(key[0]), key[1]))

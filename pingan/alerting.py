@@ -52,6 +52,13 @@ def add_parser(sub) -> None:
     q.add_argument("--why", required=True, help="the reason (for the record)")
     q.add_argument("--by", default=None, help="who (default: the login name)")
     acts.add_parser("silences", help="silences not yet ended")
+    q = acts.add_parser("accept-view", help="a camera's newest snapshot becomes its reference view",
+                        description="After a camera was moved or turned on purpose (or its view changed for good): "
+                                    "its newest stored snapshot becomes the reference it is judged against in that "
+                                    "light (day, infrared or night), and its scene-change alert clears with the "
+                                    "next snapshot.")
+    q.add_argument("camera", help="the camera id")
+    q.add_argument("--by", default=None, help="who (default: the login name)")
 
 
 def add_diagnose_parser(sub) -> None:
@@ -122,6 +129,16 @@ def cmd_alerts(settings: Settings, args, db_url: str, serve) -> int:
                 sid = store.add_silence(conn, args.kind, args.target, now, now + seconds, who, args.why)
                 print(f"silence {sid[:8]}: {args.kind} {args.target} until "
                       f"{datetime.fromtimestamp(now + seconds, tz):%Y-%m-%d %H:%M} ({who}: {args.why})")
+            elif args.action == "accept-view":
+                from alerts.image import snapshot_light
+
+                shot = store.latest_snapshot(conn, args.camera)
+                if shot is None:
+                    raise ValueError(f"no snapshot of camera {args.camera!r} is stored")
+                light = snapshot_light(shot[1])
+                store.save_reference(conn, args.camera, light, shot[1], shot[0], who, replace=True)
+                print(f"{args.camera}: its reference view in {light} light is now its snapshot of "
+                      f"{datetime.fromtimestamp(shot[0], tz):%Y-%m-%d %H:%M:%S} (accepted by {who})")
             elif args.action == "silences":
                 for s in store.silences(conn, time.time()):
                     print(f"{s['silence_id'][:8]} {s['kind']:<8} {s['target']:<16} until "

@@ -138,3 +138,39 @@ def silences(conn: psycopg.Connection, at: float | None = None) -> list[dict[str
             "extract(epoch FROM ends)::float8 AS ends, who, why FROM pingan.alert_silence "
             "WHERE %s::float8 IS NULL OR ends > to_timestamp(%s) ORDER BY starts", (at, at)).fetchall()
     return [{**r, "silence_id": str(r["silence_id"])} for r in rows]
+
+
+# -- cameras' reference views ----------------------------------------------------------------------
+def save_reference(conn: psycopg.Connection, camera_id: str, light: str, image: bytes, taken_at: float, by: str,
+                   *, replace: bool = False) -> bool:
+    """A camera's reference view in a light; without `replace`, only where it has none yet."""
+    done = conn.execute(
+        "INSERT INTO pingan.camera_reference (camera_id, light, image, taken_at, accepted_by) "
+        "VALUES (%s, %s, %s, to_timestamp(%s), %s) ON CONFLICT (camera_id, light) DO "
+        + ("UPDATE SET image = EXCLUDED.image, taken_at = EXCLUDED.taken_at, accepted_by = EXCLUDED.accepted_by, "
+           "accepted_at = now()" if replace else "NOTHING"),
+        (camera_id, light, image, taken_at, by))
+    return done.rowcount == 1
+
+
+def references(conn: psycopg.Connection, since: float | None = None) -> list[dict[str, Any]]:
+    """Reference views accepted after `since` (default: all), oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT camera_id, light, image, extract(epoch FROM taken_at)::float8 AS taken_at, accepted_by, "
+            "extract(epoch FROM accepted_at)::float8 AS accepted_at FROM pingan.camera_reference "
+            "WHERE %s::float8 IS NULL OR accepted_at > to_timestamp(%s) ORDER BY accepted_at",
+            (since, since)).fetchall()
+
+
+def latest_snapshot(conn: psycopg.Connection, camera_id: str) -> tuple[float, bytes] | None:
+    """A camera's newest stored snapshot (from the table, or the file it was written to)."""
+    row = conn.execute("SELECT extract(epoch FROM ts)::float8, image, path FROM pingan.camera_snapshot "
+                       "WHERE camera_id = %s ORDER BY ts DESC LIMIT 1", (camera_id,)).fetchone()
+    if row is None:
+        return None
+    ts, image, path = row
+    if image is None and path:
+        with open(path, "rb") as f:
+            image = f.read()
+    return (ts, bytes(image)) if image else None

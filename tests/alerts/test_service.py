@@ -15,14 +15,17 @@ import paho.mqtt.client as mqtt
 import psycopg
 import redis
 
+from alerts.image import diagnose
 from alerts.notify import Dispatcher, MqttNotifier, StreamNotifier
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from assessment.standards import Standards
 from ingest.mqtt import BrokerAddress
+from simulators.fleet import with_exif_time
 from store.records import ALERT_STREAM
 
 from ..conftest import REDIS_URL, query, wait_for
+from .test_image import jpeg, scene
 
 CAMERAS = [f"cam{k:02d}" for k in range(1, 13)]
 
@@ -47,13 +50,13 @@ class Listener:
         self.client.disconnect()
 
 
-def service(broker_url: str, db_url: str, client: redis.Redis, **settings) -> AlertService:
+def service(broker_url: str, db_url: str, client: redis.Redis, diagnose=None, **settings) -> AlertService:
     s = AlertSettings(sweep_every_s=0.2, group_window_s=0, **settings)
     addr = BrokerAddress.parse(broker_url)
     notifiers = [StreamNotifier(client, ALERT_STREAM),
                  MqttNotifier(addr.host, addr.port, client_id=f"alerts-test-{os.getpid()}-{time.time()}")]
     return AlertService(s, Standards(), lambda: psycopg.connect(db_url), client, Dispatcher(notifiers, 0),
-                        consumer="alerts-test")
+                        consumer="alerts-test", diagnose=diagnose)
 
 
 def heartbeats(publisher, at: float, skip=()):
@@ -114,6 +117,41 @@ def test_an_offline_camera_is_stored_published_and_survives_restart_and_redis_lo
     svc.stop()
     svc.dispatcher.close()
     listener.close()
+
+
+def test_a_turned_camera_raises_scene_change_until_a_maintainer_accepts_its_new_view(
+        broker, db_url, redis_client, start_worker, publisher):
+    start_worker()
+    svc = service(broker.url, db_url, redis_client, diagnose=diagnose,
+                  clear_for_s={"image_scene_change": 0}).start()
+    assert svc.ready.wait(30)
+    street, turned = jpeg(scene(1)), jpeg(scene(9))
+    now = time.time()
+
+    def snap(image: bytes, at: float) -> None:  # stamped with its time, as IP cameras do
+        publisher.publish("pingan/v1/camera/cam02/snapshot", with_exif_time(image, at))
+        publisher.flush()
+
+    snap(street, now - 300)
+    snap(street, now - 240)  # healthy: its first view in colour is its reference, kept in the database
+    wait_for(lambda: query(db_url, "SELECT light, accepted_by FROM pingan.camera_reference WHERE camera_id = "
+                                   "'cam02'") == [("colour", "pingan-alerts")], 30, what="the reference view stored")
+    snap(turned, now - 180)
+    snap(turned, now - 120)
+    scene_change = "SELECT state FROM pingan.alert WHERE type = 'image_scene_change' AND subject = 'cam02'"
+    wait_for(lambda: query(db_url, scene_change) == [("open",)], 30, what="image_scene_change opened")
+    # the camera was turned on purpose: the maintainer accepts its new view
+    out = pingan(db_url, "accept-view", "cam02", "--by", "maint-zhao")
+    assert out.returncode == 0 and "colour light" in out.stdout and "maint-zhao" in out.stdout, out.stderr
+    assert query(db_url, "SELECT accepted_by, image = %s FROM pingan.camera_reference WHERE camera_id = 'cam02'",
+                 (with_exif_time(turned, now - 120),)) == [("maint-zhao", True)]
+    time.sleep(6.0)  # the service looks at what operators did every 5 s
+    snap(turned, now - 60)
+    wait_for(lambda: query(db_url, scene_change) == [("resolved",)], 30, what="image_scene_change resolved")
+    missing = pingan(db_url, "accept-view", "cam-nowhere")
+    assert missing.returncode == 2 and "no snapshot of camera 'cam-nowhere'" in missing.stderr
+    svc.stop()
+    svc.dispatcher.close()
 
 
 def pingan(db_url: str, *args: str) -> subprocess.CompletedProcess:
