@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from . import alerting, logs
+from . import access, alerting, logs
 from .config import ConfigError, Settings, load_settings, load_settings_leniently
 
 log = logging.getLogger("pingan")
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run the whole service: ingest and alerts (and later the API)",
+    p = sub.add_parser("run", help="run the whole service: ingest, alerts and the HTTP API",
                        description="Run the service. With no settings it runs on embedded defaults and the demo "
                                    "city; --simulate demo feeds it live demo traffic.")
     p.add_argument("--simulate", metavar="SCENARIO",
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     alerting.add_parser(sub)
     alerting.add_diagnose_parser(sub)
+    access.add_parser(sub)
 
     p = sub.add_parser("simulate", help="publish a scenario's traffic to PINGAN_MQTT_URL (or a local `pingan run`)",
                        description="Publish a scenario (a built-in name or a TOML file) and write its ground "
@@ -361,8 +362,29 @@ def _serve_alerts(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_token(settings: Settings, args) -> int:
+    return access.cmd_token(settings, args, _database(settings))
+
+
+def cmd_api(settings: Settings, args) -> int:
+    """The API alone, beside `pingan ingest` workers: it needs their Redis."""
+    if settings.redis.url is None:
+        print("error: the API alone shows the live state the ingest workers keep in Redis: set PINGAN_REDIS_URL "
+              "(`pingan run` serves it with its own ingest)", file=sys.stderr)
+        return 2
+    from ingest.mqtt import BrokerAddress
+
+    address = BrokerAddress.parse(settings.mqtt.url) if settings.mqtt.url else None
+    with contextlib.ExitStack() as stack:
+        if _api(settings, _database(settings), address, stack, announce=False) is None:
+            return 2
+        _stop_event().wait(args.duration)
+    return 0
+
+
 VERBS = {"run": cmd_run, "ingest": cmd_ingest, "migrate": cmd_migrate, "check": cmd_check,
-         "coverage": cmd_coverage, "simulate": cmd_simulate, "sweep": cmd_sweep, "alerts": cmd_alerts}
+         "coverage": cmd_coverage, "simulate": cmd_simulate, "sweep": cmd_sweep, "alerts": cmd_alerts,
+         "token": cmd_token, "api": cmd_api}
 
 
 # -- composition -------------------------------------------------------------------------------
@@ -440,6 +462,42 @@ def _scenario_settings(settings: Settings, sim) -> Settings:
         "ingest": settings.ingest.model_copy(update={"auto_register": False})})
 
 
+def _api(settings: Settings, db_url: str, address, stack: contextlib.ExitStack, announce: bool = True):
+    """The HTTP API and dashboard on a thread of this process, with an admin token for this run
+    (revoked when it stops); None after saying why it could not start."""
+    from api import tokens
+    from api.app import ApiConfig
+    from api.server import ApiServer
+
+    from .coverage import standards
+    from .services import async_redis_client
+
+    url = settings.redis.url
+    config = ApiConfig(db_url, url, standards(settings.coverage), settings.api,
+                       broker=(address.host, address.port) if address is not None else None,
+                       redis_client=lambda: async_redis_client(url))
+    try:
+        server = ApiServer(config).start()
+    except RuntimeError as e:
+        print(f"error: the HTTP API cannot listen on {settings.api.host}:{settings.api.port} ({e}): set api.port "
+              "(PINGAN_API__PORT; 0 takes any free port)", file=sys.stderr)
+        return None
+    stack.callback(server.stop)
+    if announce:
+        with psycopg.connect(db_url) as conn:
+            text = tokens.create(conn, "pingan run", "admin", [], "pingan run")
+        token_id = tokens.parse(text)[0]
+
+        def revoke() -> None:
+            with psycopg.connect(db_url) as conn:
+                tokens.revoke(conn, token_id)
+
+        stack.callback(revoke)
+        print(f"Command centre: {server.url}/  (API {server.url}/api/v1/, token for this run, admin: {text})",
+              flush=True)
+    return server
+
+
 def _stop_event() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -499,6 +557,9 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
             service.start()
             stack.callback(service.dispatcher.close)
             stack.callback(service.stop)
+            served = _api(settings, db_url, running.address, stack)
+            if served is None:
+                return 2
         if sync_registry and sim is None:
             stack.callback(_sweeper(settings, db_url, done[0].timescale).stop)
         traffic = None

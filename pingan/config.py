@@ -22,6 +22,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.settings import AlertSettings
+from api.settings import ApiSettings
 from ingest.settings import IngestSettings, MqttSettings
 
 ENV_PREFIX = "PINGAN_"
@@ -174,6 +175,7 @@ class Settings(_Section):
     registry: RegistrySettings = RegistrySettings()
     coverage: CoverageSettings = CoverageSettings()
     alerts: AlertSettings = AlertSettings()
+    api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
 

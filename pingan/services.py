@@ -200,10 +200,34 @@ def connector(url: str, timeout_s: float, application: str) -> Callable[[], psyc
 
 
 # -- redis -------------------------------------------------------------------------------------
+_FAKE_SERVER = None
+
+
+def _fake_server():
+    """The process's in-process Redis server (one, shared by its sync and asyncio clients)."""
+    global _FAKE_SERVER
+    if _FAKE_SERVER is None:
+        import fakeredis
+
+        log.info("in-process Redis (fakeredis): hot state lives in this process")
+        _FAKE_SERVER = fakeredis.FakeServer()
+    return _FAKE_SERVER
+
+
 def redis_client(url: str | None) -> redis.Redis:
     if url is None:
         import fakeredis
 
-        log.info("in-process Redis (fakeredis): hot state lives in this process")
-        return fakeredis.FakeRedis()
+        return fakeredis.FakeRedis(server=_fake_server())
     return redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10)
+
+
+def async_redis_client(url: str | None):
+    """The asyncio client of the same Redis (the API's)."""
+    if url is None:
+        import fakeredis
+
+        return fakeredis.FakeAsyncRedis(server=_fake_server())
+    import redis.asyncio as aioredis
+
+    return aioredis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10)

@@ -1,0 +1,1 @@
+"""The command centre's HTTP API, live feed and dashboard (aiohttp)."""

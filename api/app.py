@@ -1,0 +1,435 @@
+"""The HTTP API: an aiohttp application made by ``make_app``.
+
+The database pool (psycopg_pool; the store's functions are synchronous and run on threads) and
+Redis (redis.asyncio) live in typed ``AppKey``s, opened and closed by ``cleanup_ctx``. Every
+request under ``/api/v1/`` but the OpenAPI document needs a bearer token (``api.tokens``); what
+it returns is limited to the token's districts, and every write is recorded with its owner.
+Errors are JSON with a reason (``api.errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable
+
+import prometheus_client
+import psycopg
+import redis.asyncio as aioredis
+from aiohttp import web
+from psycopg_pool import ConnectionPool
+
+from alerts.types import AlertType
+from assessment.defence import TARGET, Assessor, CoverageError
+from assessment.standards import Standards
+from geofence.grid import Level
+from ingest.hotstate import camera_key, unit_key
+from store import alerts as alert_store
+
+from . import tokens, views
+from .errors import ApiError, errors
+from .openapi import DOCUMENT
+from .settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    db_url: str
+    redis_url: str | None
+    standards: Standards
+    settings: ApiSettings = ApiSettings()
+    broker: tuple[str, int] | None = None  # for /readyz
+    redis_client: Callable[[], aioredis.Redis] | None = None  # an in-process Redis, where there is no server
+
+
+CONFIG = web.AppKey("config", ApiConfig)
+DB = web.AppKey("db", ConnectionPool)
+REDIS = web.AppKey("redis", aioredis.Redis)
+REGISTRY = web.AppKey("registry", dict)  # {"at": when loaded, "reg": views.Registry | None}
+PRINCIPAL = "principal"
+
+REQUESTS = prometheus_client.Counter("pingan_api_requests", "API requests", ["route", "status"])
+LATENCY = prometheus_client.Histogram("pingan_api_seconds", "API request time", ["route"])
+
+
+# -- lifecycle -------------------------------------------------------------------------------------
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    pool = ConnectionPool(app[CONFIG].db_url, min_size=1, max_size=8, open=False, name="pingan-api",
+                          kwargs={"application_name": "pingan-api"})
+    await asyncio.to_thread(pool.open, wait=True, timeout=30)
+    app[DB] = pool
+    yield
+    await asyncio.to_thread(pool.close)
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    c = app[CONFIG]
+    client = c.redis_client() if c.redis_client else aioredis.from_url(c.redis_url or "redis://127.0.0.1:6379/0")
+    app[REDIS] = client
+    yield
+    await client.aclose()
+
+
+def make_app(config: ApiConfig) -> web.Application:
+    app = web.Application(middlewares=[_metered, errors, _authenticated], client_max_size=config.settings.max_body_bytes)
+    app[CONFIG] = config
+    app[REGISTRY] = {"at": 0.0, "reg": None}
+    app.cleanup_ctx.extend([_database, _redis])
+    app.add_routes(ROUTES)
+    return app
+
+
+# -- middlewares -----------------------------------------------------------------------------------
+@web.middleware
+async def _metered(request: web.Request, handler) -> web.StreamResponse:
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    t = time.perf_counter()
+    status = 500
+    try:
+        resp = await handler(request)
+        status = resp.status
+        return resp
+    finally:
+        REQUESTS.labels(route, str(status)).inc()
+        LATENCY.labels(route).observe(time.perf_counter() - t)
+
+
+OPEN = {"/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"}
+
+
+@web.middleware
+async def _authenticated(request: web.Request, handler) -> web.StreamResponse:
+    if request.path in OPEN or not request.path.startswith("/api/"):
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    text = header[7:].strip() if header.lower().startswith("bearer ") else request.query.get("access_token", "")
+    if not text:
+        raise ApiError(401, "a bearer token is needed (Authorization: Bearer pa_…)",
+                       {"WWW-Authenticate": 'Bearer realm="pingan"'})
+    principal = await _db(request, tokens.lookup, text)
+    await _rate_limit(request, principal)
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+async def _rate_limit(request: web.Request, p: tokens.Principal) -> None:
+    """A fixed one-second window per token in Redis, shared by every API process."""
+    limit = request.app[CONFIG].settings.rate_per_s
+    second = int(time.time())
+    key = f"pingan:rate:{p.token_id}:{second}"
+    r = request.app[REDIS]
+    try:
+        async with r.pipeline(transaction=False) as pipe:
+            count, _ = await pipe.incr(key).expire(key, 2).execute()
+    except aioredis.RedisError:  # no Redis: no limit rather than no service
+        return
+    if count > limit:
+        raise ApiError(429, f"more than {limit} requests per second with this token", {"Retry-After": "1"})
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+async def _db(request: web.Request, fn: Callable, *args, **kw) -> Any:
+    pool = request.app[DB]
+
+    def run():
+        with pool.connection() as conn:
+            return fn(conn, *args, **kw)
+
+    return await asyncio.to_thread(run)
+
+
+async def _registry(request: web.Request) -> views.Registry:
+    cache = request.app[REGISTRY]
+    if cache["reg"] is None or time.time() - cache["at"] > 30:
+        cache["reg"] = await _db(request, views.Registry.load, time.time())
+        cache["at"] = time.time()
+    if cache["reg"] is None:
+        raise ApiError(503, "no grid is loaded: run `pingan migrate` with grid.path set")
+    return cache["reg"]
+
+
+def _principal(request: web.Request) -> tokens.Principal:
+    return request[PRINCIPAL]
+
+
+def _visible(request: web.Request, rows: list[dict], key: str = "district") -> list[dict]:
+    p = _principal(request)
+    return [r for r in rows if p.sees(r.get(key))]
+
+
+def _number(request: web.Request, name: str, default: float | None = None, lo: float = -1e18, hi: float = 1e18) -> float:
+    text = request.query.get(name)
+    if text is None:
+        if default is None:
+            raise ApiError(400, f"query parameter {name!r} is required")
+        return default
+    try:
+        v = float(text)
+    except ValueError:
+        raise ApiError(400, f"query parameter {name!r} must be a number, not {text!r}") from None
+    if not lo <= v <= hi or v != v:
+        raise ApiError(400, f"query parameter {name!r} must be within [{lo:g}, {hi:g}]")
+    return v
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return data
+
+
+# -- health ------------------------------------------------------------------------------------------
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    parts: dict[str, str] = {}
+
+    def db(conn: psycopg.Connection) -> None:
+        conn.execute("SELECT 1 FROM pingan.registry_version LIMIT 1")
+
+    try:
+        await asyncio.wait_for(_db(request, db), 5)
+        parts["database"] = "ok"
+    except Exception as e:  # what is wrong, in one line
+        parts["database"] = f"error: {type(e).__name__}: {e}".splitlines()[0]
+    try:
+        await asyncio.wait_for(request.app[REDIS].ping(), 5)
+        parts["redis"] = "ok"
+    except Exception as e:
+        parts["redis"] = f"error: {type(e).__name__}: {e}".splitlines()[0]
+    broker = request.app[CONFIG].broker
+    if broker is not None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(socket.create_connection, broker, 3), 5)
+            parts["broker"] = "ok"
+        except Exception as e:
+            parts["broker"] = f"error: {type(e).__name__}: {e}".splitlines()[0]
+    ready = all(v == "ok" for v in parts.values())
+    return web.json_response({"status": "ready" if ready else "not ready", "parts": parts}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=prometheus_client.generate_latest(), headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(DOCUMENT)
+
+
+# -- units ---------------------------------------------------------------------------------------------
+async def units(request: web.Request) -> web.Response:
+    reg = await _registry(request)
+    async with request.app[REDIS].pipeline(transaction=False) as pipe:
+        for uid in reg.city.kinds:
+            pipe.hgetall(unit_key(uid))
+        states = await pipe.execute()
+    rows = views.unit_rows(reg, states, time.time(), request.app[CONFIG].settings.stale_after_s)
+    return web.json_response({"units": _visible(request, rows)})
+
+
+async def unit_track(request: web.Request) -> web.Response:
+    reg = await _registry(request)
+    uid = request.match_info["unit_id"]
+    if uid not in reg.city.kinds:
+        raise ApiError(404, f"no unit {uid!r}")
+    if not _principal(request).sees(reg.district.get(uid)):
+        raise ApiError(403, f"unit {uid!r} is outside the districts this token may see")
+    now = time.time()
+    end = _number(request, "to", now, 0, 4e9)
+    start = _number(request, "from", end - 3600, 0, 4e9)
+    if end <= start or end - start > 31 * 86_400:
+        raise ApiError(400, "the range must run forward and be at most 31 days")
+    limit = int(_number(request, "max_points", 2000, 2, 100_000))
+    return web.json_response(await _db(request, views.track, uid, start, end, limit))
+
+
+# -- cameras -------------------------------------------------------------------------------------------
+def _image_faults(conn: psycopg.Connection) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for a in alert_store.unresolved(conn):
+        if a["type"].startswith("image_"):
+            out.setdefault(a["subject"], []).append(a["type"])
+    conn.commit()
+    return out
+
+
+async def cameras(request: web.Request) -> web.Response:
+    reg = await _registry(request)
+    async with request.app[REDIS].pipeline(transaction=False) as pipe:
+        for cam in reg.city.cameras:
+            pipe.hgetall(camera_key(cam.id))
+        states = await pipe.execute()
+    std = request.app[CONFIG].standards
+    uptime = request.query.get("uptime", "true") != "false"
+
+    def read(conn):
+        return views.camera_rows(conn, reg, std, states, _image_faults(conn), time.time(), uptime)
+
+    return web.json_response({"cameras": _visible(request, await _db(request, read))})
+
+
+# -- alerts ----------------------------------------------------------------------------------------------
+STATES = ("active", "open", "acknowledged", "resolved", "all")
+
+
+async def alerts(request: web.Request) -> web.Response:
+    q = request.query
+    state = q.get("state", "active")
+    if state not in STATES:
+        raise ApiError(400, f"state must be one of {', '.join(STATES)}")
+    kind = q.get("type")
+    if kind is not None and kind not in {str(t) for t in AlertType}:
+        raise ApiError(400, f"no alert type {kind!r}")
+    limit = int(_number(request, "limit", 50, 1, 1000))
+    offset = int(_number(request, "offset", 0, 0, 1_000_000))
+    district = q.get("district")
+    p = _principal(request)
+    if district is not None and not p.sees(district):
+        raise ApiError(403, f"district {district!r} is outside the districts this token may see")
+
+    def read(conn):
+        rows = alert_store.find(conn, state=None if state == "all" else state, type=kind, subject=q.get("subject"),
+                                limit=1_000_000)
+        conn.commit()
+        return rows
+
+    rows = [r for r in await _db(request, read) if p.sees((r["scope"] or {}).get("district"))
+            and (district is None or (r["scope"] or {}).get("district") == district)]
+    return web.json_response({"alerts": [_alert_json(r) for r in rows[offset:offset + limit]], "total": len(rows),
+                              "limit": limit, "offset": offset})
+
+
+def _alert_json(r: dict) -> dict:
+    return {k: (str(v) if k in ("alert_id", "silence_id") and v is not None else v) for k, v in r.items()}
+
+
+async def _own_alert(request: web.Request) -> dict:
+    p = _principal(request)
+    alert, _ = await _db(request, alert_store.get, request.match_info["alert_id"])
+    if not p.sees((alert["scope"] or {}).get("district")):
+        raise ApiError(403, "this alert is outside the districts this token may see")
+    return alert
+
+
+async def alert_one(request: web.Request) -> web.Response:
+    alert = await _own_alert(request)
+    _, events = await _db(request, alert_store.get, alert["alert_id"])
+    return web.json_response({**_alert_json(alert), "events": events})
+
+
+def _may_write(request: web.Request, alert: dict) -> None:
+    p = _principal(request)
+    camera = alert["type"].startswith(("camera_", "image_"))
+    if not (p.may("alerts:write") or (camera and p.may("alerts:write:camera"))):
+        raise ApiError(403, f"the {p.role} role may not change this alert")
+
+
+async def alert_act(request: web.Request) -> web.Response:
+    alert = await _own_alert(request)
+    _may_write(request, alert)
+    note = (await _body(request)).get("note")
+    if note is not None and not isinstance(note, str):
+        raise ApiError(400, "note must be a string")
+    who = _principal(request).owner
+    action = request.match_info["action"]
+
+    def act(conn):
+        done = (alert_store.acknowledge(conn, alert["alert_id"], who, note) if action == "acknowledge"
+                else alert_store.resolve(conn, alert["alert_id"], None, who, note))
+        conn.commit()
+        return done
+
+    if not await _db(request, act):
+        raise ApiError(409, f"the alert is {alert['state']} already")
+    now, _ = await _db(request, alert_store.get, alert["alert_id"])
+    return web.json_response(_alert_json(now))
+
+
+async def silence(request: web.Request) -> web.Response:
+    p = _principal(request)
+    if not p.may("silences:write"):
+        raise ApiError(403, f"the {p.role} role may not silence alerts")
+    body = await _body(request)
+    kind, target, why, duration = body.get("kind"), body.get("target"), body.get("why"), body.get("duration_s")
+    if kind not in ("subject", "area", "type"):
+        raise ApiError(400, "kind must be subject, area or type")
+    if not isinstance(target, str) or not target or not isinstance(why, str) or not why.strip():
+        raise ApiError(400, "target and why are required strings")
+    if not isinstance(duration, (int, float)) or isinstance(duration, bool) or not 60 <= duration <= 30 * 86_400:
+        raise ApiError(400, "duration_s must be a number of seconds from 60 to 30 days")
+    reg = await _registry(request)
+    where = reg.district.get(target) if kind != "type" else None
+    if kind != "type" and p.districts and where not in p.districts:
+        raise ApiError(403, f"{target!r} is outside the districts this token may see")
+    if kind == "type" and p.districts:
+        raise ApiError(403, "silencing a whole alert type needs a token for the whole city")
+    now = time.time()
+
+    def add(conn):
+        sid = alert_store.add_silence(conn, kind, target, now, now + duration, p.owner, why)
+        conn.commit()
+        return sid
+
+    sid = await _db(request, add)
+    return web.json_response({"silence_id": sid, "kind": kind, "target": target, "starts": now, "ends": now + duration,
+                              "who": p.owner, "why": why}, status=201)
+
+
+# -- coverage --------------------------------------------------------------------------------------------
+async def coverage(request: web.Request) -> web.Response:
+    level_text = request.query.get("level", "district")
+    try:
+        level = Level(level_text)
+    except ValueError:
+        raise ApiError(400, "level must be city, district, street or grid") from None
+    now = time.time()
+    end = _number(request, "to", now, 0, 4e9)
+    start = _number(request, "from", end - 86_400, 0, 4e9)
+    if end <= start or end - start > 400 * 86_400:
+        raise ApiError(400, "the period must run forward and be at most 400 days")
+    std = request.app[CONFIG].standards
+
+    def assess(conn):
+        a = Assessor(conn, std, store=False)
+        try:
+            r = a.period(start, end)
+        except CoverageError as e:
+            raise ApiError(422, str(e)) from None
+        names = a.names(r)
+        return [{"area_id": x.area_id, "name": names.get(x.area_id), "level": str(x.level), "cells": x.cells,
+                 "covered": round(x.covered, 6), "unknown": round(x.unknown, 6), "not_covered": round(x.not_covered, 6),
+                 "meets_target": x.covered >= TARGET} for x in a.areas(r, level)]
+
+    reg = await _registry(request)
+    rows = [r for r in await _db(request, assess) if _principal(request).sees(reg.district.get(r["area_id"]))]
+    return web.json_response({"from": start, "to": end, "level": str(level), "target": TARGET, "areas": rows})
+
+
+ROUTES = [
+    web.get("/healthz", healthz),
+    web.get("/readyz", readyz),
+    web.get("/metrics", metrics),
+    web.get("/api/v1/openapi.json", openapi),
+    web.get("/api/v1/units", units),
+    web.get("/api/v1/units/{unit_id}/track", unit_track),
+    web.get("/api/v1/cameras", cameras),
+    web.get("/api/v1/alerts", alerts),
+    web.get("/api/v1/alerts/{alert_id}", alert_one),
+    web.post("/api/v1/alerts/{alert_id}/{action:acknowledge|resolve}", alert_act),
+    web.post("/api/v1/silences", silence),
+    web.get("/api/v1/coverage", coverage),
+]

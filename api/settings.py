@@ -1,0 +1,15 @@
+"""The ``[api]`` section: where the HTTP API and dashboard listen, and their limits."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    host: str = Field("127.0.0.1", description="Address the HTTP API and dashboard listen on")
+    port: int = Field(8080, ge=0, le=65_535, description="Port (0: any free port)")
+    max_body_bytes: int = Field(65_536, ge=1024, le=16 * 1024 * 1024, description="Larger request bodies: 413")
+    rate_per_s: int = Field(50, ge=1, le=100_000, description="Requests per second per token (Redis, shared by "
+                                                               "every API process); more: 429")
+    stale_after_s: float = Field(300, gt=0, description="A unit with no fix for this long is shown stale")

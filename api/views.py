@@ -1,0 +1,131 @@
+"""What the API shows, read from the store and the live state: plain functions of a database
+connection (or Redis replies) and the city, returning JSON-ready dicts."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import psycopg
+import shapely
+
+from assessment.standards import City, Standards
+from assessment.uptime import camera_uptime
+from store.registry import load_version, versions_between
+
+
+@dataclass
+class Registry:
+    """The registry version in force, parsed once, with where each thing lies."""
+
+    city: City
+    teams: dict[str, str] = field(default_factory=dict)  # unit → its team (street)
+    district: dict[str, str | None] = field(default_factory=dict)  # any area, unit, camera, checkpoint → district
+
+    @classmethod
+    def load(cls, conn: psycopg.Connection, now: float) -> "Registry | None":
+        found = versions_between(conn, now, now + 1)
+        if not found:
+            return None
+        doc = load_version(conn, found[-1][0])
+        city = City.of(found[-1][0], doc)
+        grid = city.grid
+        district: dict[str, str | None] = {}
+        for cid in grid.cells:
+            chain = (cid, *grid.ancestors[cid])
+            district[cid] = next((a for a in chain if str(grid.cells[a].level) == "district"), None)
+        teams = {u["id"]: u.get("team") for u in doc["units"]}
+        for uid, team in teams.items():
+            district[uid] = district.get(team) if team else None
+        for cam, cell in zip(city.cameras, city.camera_cells, strict=True):
+            district[cam.id] = district.get(cell) if cell else None
+        for cp, cell in zip(city.checkpoints, city.checkpoint_cells, strict=True):
+            district[cp.id] = district.get(cell) if cell else None
+        return cls(city, teams, district)
+
+
+def _float(v: bytes | str | None) -> float | None:
+    if v in (None, b"", ""):
+        return None
+    return float(v)
+
+
+def _text(v: bytes | str | None) -> str | None:
+    if v in (None, b"", ""):
+        return None
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def unit_rows(reg: Registry, states: Iterable[dict], now: float, stale_after_s: float) -> list[dict[str, Any]]:
+    """Units of the registry with their live state (a Redis hash each, or empty)."""
+    out = []
+    for (uid, kind), st in zip(reg.city.kinds.items(), states, strict=True):
+        ts = _float(st.get(b"ts"))
+        age = None if ts is None else max(0.0, now - ts)
+        out.append({"unit_id": uid, "kind": kind, "team": reg.teams.get(uid), "district": reg.district.get(uid),
+                    "ts": ts, "lat": _float(st.get(b"lat")), "lon": _float(st.get(b"lon")),
+                    "speed_mps": _float(st.get(b"spd")), "cell_id": _text(st.get(b"cell")),
+                    "officers": [o for o in (_text(st.get(b"officers")) or "").split(",") if o],
+                    "age_s": None if age is None else round(age, 1), "stale": age is None or age > stale_after_s})
+    return out
+
+
+def track(conn: psycopg.Connection, unit_id: str, start: float, end: float, max_points: int = 2000) -> dict[str, Any]:
+    """A unit's fixes over [start, end) as a GeoJSON Feature (LineString, a Point for one fix):
+    simplified (Douglas–Peucker, topology kept) until at most `max_points` remain."""
+    rows = conn.execute("SELECT extract(epoch FROM ts)::float8, lon, lat FROM pingan.patrol_ping WHERE unit_id = %s "
+                        "AND ts >= to_timestamp(%s) AND ts < to_timestamp(%s) ORDER BY ts", (unit_id, start, end)).fetchall()
+    conn.commit()
+    props: dict[str, Any] = {"unit_id": unit_id, "from": start, "to": end, "fixes": len(rows), "simplified": False}
+    if not rows:
+        return {"type": "Feature", "geometry": None, "properties": {**props, "times": []}}
+    a = np.array(rows, dtype=float)
+    if len(a) == 1:
+        return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [a[0, 1], a[0, 2]]},
+                "properties": {**props, "times": [a[0, 0]]}}
+    keep = np.arange(len(a))
+    if len(a) > max_points:  # time as a third coordinate, so that the kept vertices keep their times
+        tol = 1e-5
+        line = shapely.LineString(a[:, [1, 2, 0]])
+        while True:
+            simple = shapely.simplify(line, tol, preserve_topology=False)
+            if len(simple.coords) <= max_points:
+                break
+            tol *= 2
+        times = np.asarray(simple.coords)[:, 2]
+        keep = np.searchsorted(a[:, 0], times)
+        props["simplified"] = True
+    return {"type": "Feature", "geometry": {"type": "LineString", "coordinates": a[keep][:, [1, 2]].round(7).tolist()},
+            "properties": {**props, "times": a[keep, 0].tolist()}}
+
+
+def camera_rows(conn: psycopg.Connection, reg: Registry, std: Standards, states: Iterable[dict], faults: dict[str, list],
+                now: float, uptime: bool = True) -> list[dict[str, Any]]:
+    """Cameras with their live status, their open image faults and time-based uptime (24 h, 7 d)."""
+    cams = reg.city.cameras
+    day = week = [None] * len(cams)
+    if uptime and cams:
+        day = [u.uptime for u in camera_uptime(conn, cams, std, now - 86_400, now, now, store=False)]
+        week = [u.uptime for u in camera_uptime(conn, cams, std, now - 7 * 86_400, now, now, store=False)]
+        conn.commit()
+    out = []
+    for cam, cell, st, d, w in zip(cams, reg.city.camera_cells, states, day, week, strict=True):
+        seen = _float(st.get(b"last_seen"))
+        online = _text(st.get(b"online"))
+        out.append({"camera_id": cam.id, "name": cam.name, "category": str(cam.category), "lon": cam.lon,
+                    "lat": cam.lat, "cell_id": cell, "district": reg.district.get(cam.id),
+                    "online": None if online is None else online == "1", "last_seen": seen,
+                    "fps": _float(st.get(b"fps")), "image_faults": sorted(faults.get(cam.id, [])),
+                    "uptime_24h": None if d is None else round(d, 6), "uptime_7d": None if w is None else round(w, 6)})
+    return out
+
+
+def finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def now() -> float:
+    return time.time()
