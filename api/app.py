@@ -15,6 +15,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import prometheus_client
@@ -30,7 +31,7 @@ from geofence.grid import Level
 from ingest.hotstate import camera_key, unit_key
 from store import alerts as alert_store
 
-from . import tokens, views
+from . import live, tokens, views
 from .errors import ApiError, errors
 from .openapi import DOCUMENT
 from .settings import ApiSettings
@@ -52,7 +53,8 @@ CONFIG = web.AppKey("config", ApiConfig)
 DB = web.AppKey("db", ConnectionPool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 REGISTRY = web.AppKey("registry", dict)  # {"at": when loaded, "reg": views.Registry | None}
-PRINCIPAL = "principal"
+HUB = web.AppKey("hub", live.Hub)
+PRINCIPAL = web.RequestKey("principal", tokens.Principal)
 
 REQUESTS = prometheus_client.Counter("pingan_api_requests", "API requests", ["route", "status"])
 LATENCY = prometheus_client.Histogram("pingan_api_seconds", "API request time", ["route"])
@@ -76,11 +78,28 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def _live(app: web.Application) -> AsyncIterator[None]:
+    """The live feed's one reader of the Redis streams, for every WebSocket client of this process."""
+    c = app[CONFIG]
+    client = c.redis_client() if c.redis_client else aioredis.from_url(c.redis_url or "redis://127.0.0.1:6379/0")
+
+    def district_of(device: str) -> str | None:
+        reg = app[REGISTRY]["reg"]
+        return reg.district.get(device) if reg is not None else None
+
+    hub = app[HUB] = live.Hub(client, district_of, c.settings.live_queue)
+    task = asyncio.create_task(hub.run())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await client.aclose()
+
+
 def make_app(config: ApiConfig) -> web.Application:
     app = web.Application(middlewares=[_metered, errors, _authenticated], client_max_size=config.settings.max_body_bytes)
     app[CONFIG] = config
     app[REGISTRY] = {"at": 0.0, "reg": None}
-    app.cleanup_ctx.extend([_database, _redis])
+    app.cleanup_ctx.extend([_database, _redis, _live])
     app.add_routes(ROUTES)
     return app
 
@@ -101,12 +120,22 @@ async def _metered(request: web.Request, handler) -> web.StreamResponse:
 
 
 OPEN = {"/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"}
+# the query parameters each operation takes, from the document (and a token, anywhere)
+QUERY = {(method.upper(), path): {p["name"] for p in op.get("parameters", ()) if p["in"] == "query"} | {"access_token"}
+         for path, ops in DOCUMENT["paths"].items() for method, op in ops.items()}
 
 
 @web.middleware
 async def _authenticated(request: web.Request, handler) -> web.StreamResponse:
-    if request.path in OPEN or not request.path.startswith("/api/"):
-        return await handler(request)
+    if request.path in OPEN or not request.path.startswith("/api/") or request.match_info.http_exception is not None:
+        return await handler(request)  # (no such path or method: 404 or 405 as it is)
+    resource = request.match_info.route.resource
+    allowed = QUERY.get((request.method, resource.canonical if resource else ""), {"access_token"})
+    unknown = sorted(set(request.query) - allowed)
+    if unknown:
+        raise ApiError(400, f"unknown query parameter(s) {', '.join(map(repr, unknown))}")
+    if any("\x00" in v for v in (*request.query.values(), *request.match_info.values())):
+        raise ApiError(400, "a NUL character in the path or the query")
     header = request.headers.get("Authorization", "")
     text = header[7:].strip() if header.lower().startswith("bearer ") else request.query.get("access_token", "")
     if not text:
@@ -147,7 +176,7 @@ async def _db(request: web.Request, fn: Callable, *args, **kw) -> Any:
 async def _registry(request: web.Request) -> views.Registry:
     cache = request.app[REGISTRY]
     if cache["reg"] is None or time.time() - cache["at"] > 30:
-        cache["reg"] = await _db(request, views.Registry.load, time.time())
+        cache["reg"] = await _db(request, views.Registry.load, time.time(), request.app[CONFIG].standards.timezone)
         cache["at"] = time.time()
     if cache["reg"] is None:
         raise ApiError(503, "no grid is loaded: run `pingan migrate` with grid.path set")
@@ -178,7 +207,23 @@ def _number(request: web.Request, name: str, default: float | None = None, lo: f
     return v
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+def _integer(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.lstrip("-").isdigit() or not lo <= int(text) <= hi:
+        raise ApiError(400, f"query parameter {name!r} must be a whole number within [{lo}, {hi}], not {text!r}")
+    return int(text)
+
+
+def _choice(request: web.Request, name: str, default: str, choices: tuple[str, ...]) -> str:
+    text = request.query.get(name, default)
+    if text not in choices:
+        raise ApiError(400, f"query parameter {name!r} must be one of {', '.join(choices)}, not {text!r}")
+    return text
+
+
+async def _body(request: web.Request, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
     try:
@@ -187,6 +232,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise ApiError(400, "the body is not JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ApiError(400, f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
+    if any(isinstance(v, str) and "\x00" in v for v in data.values()):
+        raise ApiError(400, "a NUL character in the body's text")
     return data
 
 
@@ -253,7 +303,7 @@ async def unit_track(request: web.Request) -> web.Response:
     start = _number(request, "from", end - 3600, 0, 4e9)
     if end <= start or end - start > 31 * 86_400:
         raise ApiError(400, "the range must run forward and be at most 31 days")
-    limit = int(_number(request, "max_points", 2000, 2, 100_000))
+    limit = _integer(request, "max_points", 2000, 2, 100_000)
     return web.json_response(await _db(request, views.track, uid, start, end, limit))
 
 
@@ -274,12 +324,26 @@ async def cameras(request: web.Request) -> web.Response:
             pipe.hgetall(camera_key(cam.id))
         states = await pipe.execute()
     std = request.app[CONFIG].standards
-    uptime = request.query.get("uptime", "true") != "false"
+    uptime = _choice(request, "uptime", "true", ("true", "false")) == "true"
 
     def read(conn):
         return views.camera_rows(conn, reg, std, states, _image_faults(conn), time.time(), uptime)
 
     return web.json_response({"cameras": _visible(request, await _db(request, read))})
+
+
+# -- the grid and the checkpoints ------------------------------------------------------------------------
+async def cells(request: web.Request) -> web.Response:
+    reg = await _registry(request)
+    std = request.app[CONFIG].standards
+    return web.json_response(await _db(request, views.cell_features, reg, std, time.time(),
+                                       _principal(request).districts))
+
+
+async def checkpoints(request: web.Request) -> web.Response:
+    reg = await _registry(request)
+    rows = await _db(request, views.checkpoint_rows, reg, time.time())
+    return web.json_response({"checkpoints": _visible(request, rows)})
 
 
 # -- alerts ----------------------------------------------------------------------------------------------
@@ -288,14 +352,12 @@ STATES = ("active", "open", "acknowledged", "resolved", "all")
 
 async def alerts(request: web.Request) -> web.Response:
     q = request.query
-    state = q.get("state", "active")
-    if state not in STATES:
-        raise ApiError(400, f"state must be one of {', '.join(STATES)}")
+    state = _choice(request, "state", "active", STATES)
     kind = q.get("type")
     if kind is not None and kind not in {str(t) for t in AlertType}:
         raise ApiError(400, f"no alert type {kind!r}")
-    limit = int(_number(request, "limit", 50, 1, 1000))
-    offset = int(_number(request, "offset", 0, 0, 1_000_000))
+    limit = _integer(request, "limit", 50, 1, 1000)
+    offset = _integer(request, "offset", 0, 0, 1_000_000)
     district = q.get("district")
     p = _principal(request)
     if district is not None and not p.sees(district):
@@ -341,9 +403,9 @@ def _may_write(request: web.Request, alert: dict) -> None:
 async def alert_act(request: web.Request) -> web.Response:
     alert = await _own_alert(request)
     _may_write(request, alert)
-    note = (await _body(request)).get("note")
-    if note is not None and not isinstance(note, str):
-        raise ApiError(400, "note must be a string")
+    note = (await _body(request, ("note",))).get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > 2000):
+        raise ApiError(400, "note must be a string of at most 2000 characters")
     who = _principal(request).owner
     action = request.match_info["action"]
 
@@ -363,7 +425,7 @@ async def silence(request: web.Request) -> web.Response:
     p = _principal(request)
     if not p.may("silences:write"):
         raise ApiError(403, f"the {p.role} role may not silence alerts")
-    body = await _body(request)
+    body = await _body(request, ("kind", "target", "why", "duration_s"))
     kind, target, why, duration = body.get("kind"), body.get("target"), body.get("why"), body.get("duration_s")
     if kind not in ("subject", "area", "type"):
         raise ApiError(400, "kind must be subject, area or type")
@@ -391,11 +453,7 @@ async def silence(request: web.Request) -> web.Response:
 
 # -- coverage --------------------------------------------------------------------------------------------
 async def coverage(request: web.Request) -> web.Response:
-    level_text = request.query.get("level", "district")
-    try:
-        level = Level(level_text)
-    except ValueError:
-        raise ApiError(400, "level must be city, district, street or grid") from None
+    level = Level(_choice(request, "level", "district", ("city", "district", "street", "grid")))
     now = time.time()
     end = _number(request, "to", now, 0, 4e9)
     start = _number(request, "from", end - 86_400, 0, 4e9)
@@ -419,7 +477,45 @@ async def coverage(request: web.Request) -> web.Response:
     return web.json_response({"from": start, "to": end, "level": str(level), "target": TARGET, "areas": rows})
 
 
+async def live_feed(request: web.Request) -> web.WebSocketResponse:
+    await _registry(request)  # (the districts of what the feed carries)
+    return await live.serve(request, request.app[HUB], _principal(request))
+
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def dashboard(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def camera_image(request: web.Request) -> web.Response:
+    """A camera's newest snapshot, or its reference view (in ?light=, else the newest accepted)."""
+    reg = await _registry(request)
+    cam = request.match_info["camera_id"]
+    if cam not in {c.id for c in reg.city.cameras}:
+        raise ApiError(404, f"no camera {cam!r}")
+    if not _principal(request).sees(reg.district.get(cam)):
+        raise ApiError(403, f"camera {cam!r} is outside the districts this token may see")
+    kind = request.match_info["kind"]
+    light = _choice(request, "light", "any", ("any", "colour", "grey", "night"))
+    light = None if light == "any" else light
+
+    def read(conn):
+        if kind == "snapshot":
+            return alert_store.latest_snapshot(conn, cam)
+        refs = [r for r in alert_store.references(conn) if r["camera_id"] == cam and light in (None, r["light"])]
+        return (refs[-1]["taken_at"], bytes(refs[-1]["image"])) if refs else None
+
+    found = await _db(request, read)
+    if found is None:
+        raise ApiError(404, f"no {kind} of camera {cam!r} is stored")
+    return web.Response(body=found[1], content_type="image/jpeg", headers={"X-Taken-At": f"{found[0]:.3f}"})
+
+
 ROUTES = [
+    web.get("/", dashboard),
+    web.static("/static", STATIC),
     web.get("/healthz", healthz),
     web.get("/readyz", readyz),
     web.get("/metrics", metrics),
@@ -427,9 +523,13 @@ ROUTES = [
     web.get("/api/v1/units", units),
     web.get("/api/v1/units/{unit_id}/track", unit_track),
     web.get("/api/v1/cameras", cameras),
+    web.get("/api/v1/cameras/{camera_id}/{kind:snapshot|reference}", camera_image),
+    web.get("/api/v1/cells", cells),
+    web.get("/api/v1/checkpoints", checkpoints),
     web.get("/api/v1/alerts", alerts),
     web.get("/api/v1/alerts/{alert_id}", alert_one),
     web.post("/api/v1/alerts/{alert_id}/{action:acknowledge|resolve}", alert_act),
     web.post("/api/v1/silences", silence),
     web.get("/api/v1/coverage", coverage),
+    web.get("/api/v1/live", live_feed),
 ]

@@ -37,11 +37,12 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
     except TokenError as e:
         return error(401, str(e), {"WWW-Authenticate": 'Bearer realm="pingan"'})
     except web.HTTPRequestEntityTooLarge as e:
-        return error(413, f"the request body is larger than {e.max_size} bytes")
+        return error(413, e.text or "the request body is too large")
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        return error(e.status, e.text or e.reason)
+        kept = {k: v for k, v in e.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
+        return error(e.status, e.text or e.reason, kept)
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error(500, "internal error (logged)")

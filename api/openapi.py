@@ -55,6 +55,17 @@ SCHEMAS = {
                     "image_faults": {"type": "array", "items": {"type": "string"}},
                     "uptime_24h": NUM_OR_NULL, "uptime_7d": NUM_OR_NULL}),
     "Cameras": _obj({"cameras": {"type": "array", "items": _ref("Camera")}}),
+    "Cells": _obj({"type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": _obj({
+        "type": {"const": "Feature"}, "geometry": {"type": "object"},
+        "properties": _obj({"cell_id": {"type": "string"}, "name": {"type": "string"}, "street": STR_OR_NULL,
+                            "district": STR_OR_NULL, "priority": {"enum": ["key", "normal"]}, "revisit_s": NUM,
+                            "last_fix_at": NUM_OR_NULL, "since_s": NUM_OR_NULL,
+                            "state": {"enum": ["gap", "due", "ok", "unknown"]}, "gap_since": NUM_OR_NULL})})}}),
+    "Checkpoint": _obj({"checkpoint_id": {"type": "string"}, "name": {"type": "string"}, "lon": NUM, "lat": NUM,
+                        "cell_id": STR_OR_NULL, "district": STR_OR_NULL, "min_staff": {"type": "integer"},
+                        "scheduled_now": {"type": "boolean"}, "officers": {"type": "array", "items": {"type": "string"}},
+                        "staffed": {"type": "boolean"}}),
+    "Checkpoints": _obj({"checkpoints": {"type": "array", "items": _ref("Checkpoint")}}),
     "Alert": _obj({"alert_id": {"type": "string"}, "type": {"enum": sorted(str(t) for t in AlertType)},
                    "subject": {"type": "string"}, "severity": {"enum": ["critical", "major", "minor", "warning"]},
                    "state": {"enum": ["open", "acknowledged", "resolved"]}, "since": NUM, "opened_at": NUM,
@@ -65,8 +76,6 @@ SCHEMAS = {
                        extra=True),
     "Alerts": _obj({"alerts": {"type": "array", "items": _ref("Alert")}, "total": {"type": "integer"},
                     "limit": {"type": "integer"}, "offset": {"type": "integer"}}),
-    "AlertWithEvents": {"allOf": [_ref("Alert")], "type": "object",
-                        "properties": {"events": {"type": "array", "items": _ref("AlertEvent")}}, "required": ["events"]},
     "Note": _obj({"note": {"type": "string", "maxLength": 2000}}, required=[]),
     "SilenceRequest": _obj({"kind": {"enum": ["subject", "area", "type"]}, "target": {"type": "string", "minLength": 1},
                             "why": {"type": "string", "minLength": 1}, "duration_s": {"type": "number", "minimum": 60,
@@ -80,6 +89,8 @@ SCHEMAS = {
                       "areas": {"type": "array", "items": _ref("AreaCoverage")}}),
 }
 
+SCHEMAS["AlertWithEvents"] = _obj({**SCHEMAS["Alert"]["properties"],
+                                   "events": {"type": "array", "items": _ref("AlertEvent")}})
 _TIME = {"type": "number", "minimum": 0, "maximum": 4e9}
 DOCUMENT = {
     "openapi": "3.1.0",
@@ -113,6 +124,19 @@ DOCUMENT = {
             "summary": "cameras with status, time-based uptime (24 h, 7 d) and current image faults",
             "parameters": [_query("uptime", {"enum": ["true", "false"]}, "compute uptime (default true)")],
             "responses": _ok("Cameras", "cameras")}},
+        "/api/v1/cells": {"get": {
+            "summary": "grid cells (GeoJSON) with their live coverage state: time since a unit was last there against "
+                       "the revisit interval, open gaps", "responses": _ok("Cells", "cells")}},
+        "/api/v1/checkpoints": {"get": {"summary": "checkpoints with the officers checked in now against min_staff",
+                                        "responses": _ok("Checkpoints", "checkpoints")}},
+        "/api/v1/cameras/{camera_id}/{kind}": {"get": {
+            "summary": "a camera's newest snapshot, or its reference view",
+            "parameters": [{"name": "camera_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "kind", "in": "path", "required": True, "schema": {"enum": ["snapshot", "reference"]}},
+                           _query("light", {"enum": ["colour", "grey", "night"]}, "reference: the view in this light")],
+            "responses": {"200": {"description": "JPEG (X-Taken-At: epoch seconds)",
+                                  "content": {"image/jpeg": {"schema": {"type": "string", "contentEncoding": "binary"}}}},
+                          **ERRORS}}},
         "/api/v1/alerts": {"get": {
             "summary": "alerts, newest first, paged",
             "parameters": [_query("state", {"enum": ["active", "open", "acknowledged", "resolved", "all"]}, "default active"),
@@ -139,6 +163,16 @@ DOCUMENT = {
             "summary": "a maintenance window: alerts still recorded, not notified",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SilenceRequest")}}},
             "responses": _ok("Silence", "the silence", "201")}},
+        "/api/v1/live": {"get": {
+            "summary": "the live feed: a WebSocket of JSON messages (kind position, camera, alert; each with its stream "
+                       "and id) for the token's districts; a client that falls behind is closed with code 4008",
+            "parameters": [_query("feed", {"type": "string", "pattern": "^[0-9]+(-[0-9]+)?$"},
+                                  "resume after this id of pingan:feed"),
+                           _query("alerts", {"type": "string", "pattern": "^[0-9]+(-[0-9]+)?$"},
+                                  "resume after this id of pingan:alerts"),
+                           _query("access_token", {"type": "string"}, "the bearer token (browsers cannot set headers "
+                                                                     "on a WebSocket)")],
+            "responses": {"101": {"description": "switching to the WebSocket protocol"}, **ERRORS}}},
         "/api/v1/coverage": {"get": {
             "summary": "defence-system coverage of a period per area of a level (the figures of `pingan coverage`)",
             "parameters": [_query("from", _TIME, "epoch seconds (default: a day before `to`)"),

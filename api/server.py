@@ -18,11 +18,16 @@ class ApiServer:
     def __init__(self, config: ApiConfig):
         self.config = config
         self.port: int | None = None
+        self.app: web.Application | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self.failure: BaseException | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
 
     @property
     def url(self) -> str:
@@ -51,7 +56,8 @@ class ApiServer:
 
     async def _serve(self) -> None:
         s = self.config.settings
-        self._runner = web.AppRunner(make_app(self.config), access_log=None)
+        self.app = make_app(self.config)
+        self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.host, s.port)
         await site.start()

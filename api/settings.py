@@ -12,4 +12,6 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = Field(65_536, ge=1024, le=16 * 1024 * 1024, description="Larger request bodies: 413")
     rate_per_s: int = Field(50, ge=1, le=100_000, description="Requests per second per token (Redis, shared by "
                                                                "every API process); more: 429")
+    live_queue: int = Field(1000, ge=10, le=1_000_000, description="Live-feed messages a WebSocket client may fall "
+                                                                 "behind before it is dropped (close code 4008)")
     stale_after_s: float = Field(300, gt=0, description="A unit with no fix for this long is shown stale")

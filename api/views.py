@@ -23,10 +23,11 @@ class Registry:
 
     city: City
     teams: dict[str, str] = field(default_factory=dict)  # unit → its team (street)
+    timezone: str = "Asia/Shanghai"
     district: dict[str, str | None] = field(default_factory=dict)  # any area, unit, camera, checkpoint → district
 
     @classmethod
-    def load(cls, conn: psycopg.Connection, now: float) -> "Registry | None":
+    def load(cls, conn: psycopg.Connection, now: float, timezone: str = "Asia/Shanghai") -> "Registry | None":
         found = versions_between(conn, now, now + 1)
         if not found:
             return None
@@ -44,7 +45,7 @@ class Registry:
             district[cam.id] = district.get(cell) if cell else None
         for cp, cell in zip(city.checkpoints, city.checkpoint_cells, strict=True):
             district[cp.id] = district.get(cell) if cell else None
-        return cls(city, teams, district)
+        return cls(city, teams, timezone, district)
 
 
 def _float(v: bytes | str | None) -> float | None:
@@ -129,3 +130,63 @@ def finite(x: float) -> float | None:
 
 def now() -> float:
     return time.time()
+
+
+def cell_features(conn: psycopg.Connection, reg: Registry, std: Standards, now: float,
+                  districts: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The grid cells as GeoJSON with their live coverage state: the latest fix of any unit in
+    the cell (today's last 24 h) against its revisit interval, and an open coverage gap.
+
+    state: ``gap`` (a coverage_gap alert is open), ``due`` (past three quarters of its revisit
+    interval since a unit was last there), ``ok``, or ``unknown`` (no unit there in 24 h)."""
+    last = dict(conn.execute("SELECT cell_id, extract(epoch FROM max(ts))::float8 FROM pingan.patrol_ping "
+                             "WHERE ts >= to_timestamp(%s) AND cell_id IS NOT NULL GROUP BY cell_id",
+                             (now - 86_400,)).fetchall())
+    gaps = {a["subject"]: a for a in _open(conn, "coverage_gap")}
+    conn.commit()
+    features = []
+    for c in reg.city.grid.leaves:
+        where = reg.district.get(c.id)
+        if districts and where not in districts:
+            continue
+        revisit = 60 * (c.revisit_minutes or std.patrol.revisit_minutes[c.priority])
+        at = last.get(c.id)
+        since = None if at is None else max(0.0, now - at)
+        state = ("gap" if c.id in gaps else "unknown" if since is None else "due" if since > 0.75 * revisit else "ok")
+        features.append({"type": "Feature", "geometry": shapely.geometry.mapping(c.geometry),
+                         "properties": {"cell_id": c.id, "name": c.name, "street": c.parent, "district": where,
+                                        "priority": str(c.priority), "revisit_s": revisit, "last_fix_at": at,
+                                        "since_s": None if since is None else round(since, 1), "state": state,
+                                        "gap_since": gaps[c.id]["since"] if c.id in gaps else None}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _open(conn: psycopg.Connection, kind: str) -> list[dict[str, Any]]:
+    from store.alerts import find
+
+    return find(conn, state="active", type=kind, limit=1_000_000)
+
+
+def checkpoint_rows(conn: psycopg.Connection, reg: Registry, now: float) -> list[dict[str, Any]]:
+    """Checkpoints with the officers checked in now (their latest check-in of the last 24 h is
+    "on") against ``min_staff``, and whether it is within its schedule now."""
+    from geofence.schedule import schedule_windows
+
+    rows = conn.execute("SELECT DISTINCT ON (checkpoint_id, officer) checkpoint_id, officer, action FROM pingan.checkin "
+                        "WHERE ts >= to_timestamp(%s) AND ts <= to_timestamp(%s) ORDER BY checkpoint_id, officer, ts DESC",
+                        (now - 86_400, now)).fetchall()
+    conn.commit()
+    present: dict[str, list[str]] = {}
+    for cp, officer, action in rows:
+        if action == "on":
+            present.setdefault(cp, []).append(officer)
+    out = []
+    for cp, cell in zip(reg.city.checkpoints, reg.city.checkpoint_cells, strict=True):
+        scheduled = bool(schedule_windows(cp.schedule, now, now + 1, reg.timezone)) if cp.schedule else True
+        staff = sorted(present.get(cp.id, []))
+        out.append({"checkpoint_id": cp.id, "name": cp.name, "lon": cp.lon, "lat": cp.lat, "cell_id": cell,
+                    "district": reg.district.get(cp.id), "min_staff": cp.min_staff, "scheduled_now": scheduled,
+                    "officers": staff, "staffed": len(staff) >= cp.min_staff or not scheduled})
+    return out
+
+

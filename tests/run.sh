@@ -30,6 +30,10 @@ log "installing pingan[test]"
 # -- the TimescaleDB engine, built from the vendored source when missing ------------------------
 bash tests/timescale/build.sh
 
+# -- Debian's Chromium, for the dashboard's browser test, and a font with Chinese in it ------------
+if ! have chromium; then apt_install chromium; fi
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then apt_install fonts-wqy-zenhei; fi
+
 # -- PostgreSQL --------------------------------------------------------------------------------
 PGHOST_=127.0.0.1 PGPORT_=5432
 if ! have pg_isready; then apt_install postgresql; fi
