@@ -7,12 +7,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 from ..services import free_port
 
 
 def pingan(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PINGAN_")}
+    clean["PINGAN_API__PORT"] = "0"  # the API on any free port: the tests' runs never collide
     return subprocess.run([sys.executable, "-m", "pingan.cli", *args], env={**clean, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
 
@@ -29,10 +31,32 @@ def test_help_explains_itself():
 
 def test_quick_start_runs_the_demo_on_embedded_defaults(tmp_path):
     """`pingan run --simulate demo` with nothing installed: in-process broker, embedded
-    PostgreSQL, in-process Redis, the demo city — data flows and bad input is rejected."""
-    r = pingan("run", "--simulate", "demo", "--duration", "14", "--status-every", "5",
-               env={"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"),
-                    "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}, timeout=240)
+    PostgreSQL, in-process Redis, the demo city — data flows, bad input is rejected, and the
+    command centre is served at the address it prints, with the token it prints."""
+    import urllib.request
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PINGAN_")}
+    env = {**clean, "PINGAN_API__PORT": "0", "PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"),
+           "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}
+    proc = subprocess.Popen([sys.executable, "-m", "pingan.cli", "run", "--simulate", "demo", "--duration", "20",
+                             "--status-every", "5"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("Command centre:"):
+            break
+    found = re.match(r"Command centre: (http://\S+)/ .*admin: (pa_\S+)\)", lines[-1])
+    assert found, "".join(lines)
+    url, token = found.groups()
+    with urllib.request.urlopen(url + "/", timeout=10) as page:
+        assert b"Pingan" in page.read() and page.status == 200
+    time.sleep(6)  # the demo's units report
+    ask = urllib.request.Request(url + "/api/v1/units", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(ask, timeout=10) as answer:
+        units = json.loads(answer.read())["units"]
+    assert sum(u["lat"] is not None for u in units) >= 5
+    rest, err = proc.communicate(timeout=240)
+    r = subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines) + rest, err)
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout
     assert "Pingan ingested" in out
