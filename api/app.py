@@ -10,6 +10,7 @@ Errors are JSON with a reason (``api.errors``).
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import socket
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
+import msgspec
 import prometheus_client
 import psycopg
 import redis.asyncio as aioredis
@@ -47,6 +49,7 @@ class ApiConfig:
     settings: ApiSettings = ApiSettings()
     broker: tuple[str, int] | None = None  # for /readyz
     redis_client: Callable[[], aioredis.Redis] | None = None  # an in-process Redis, where there is no server
+    redis_sync: Callable[[], Any] | None = None  # … and its synchronous client
 
 
 CONFIG = web.AppKey("config", ApiConfig)
@@ -54,6 +57,8 @@ DB = web.AppKey("db", ConnectionPool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 REGISTRY = web.AppKey("registry", dict)  # {"at": when loaded, "reg": views.Registry | None}
 HUB = web.AppKey("hub", live.Hub)
+TOKENS = web.AppKey("tokens", dict)  # token text → (when checked, its principal)
+_json = msgspec.json.Encoder().encode
 PRINCIPAL = web.RequestKey("principal", tokens.Principal)
 
 REQUESTS = prometheus_client.Counter("pingan_api_requests", "API requests", ["route", "status"])
@@ -99,7 +104,9 @@ def make_app(config: ApiConfig) -> web.Application:
     app = web.Application(middlewares=[_metered, errors, _authenticated], client_max_size=config.settings.max_body_bytes)
     app[CONFIG] = config
     app[REGISTRY] = {"at": 0.0, "reg": None}
-    app.cleanup_ctx.extend([_database, _redis, _live])
+    app[TOKENS] = {}
+    app[UNITS] = LiveUnits(config.settings.units_fresh_s)
+    app.cleanup_ctx.extend([_database, _redis, _live, _units_task])
     app.add_routes(ROUTES)
     return app
 
@@ -141,10 +148,25 @@ async def _authenticated(request: web.Request, handler) -> web.StreamResponse:
     if not text:
         raise ApiError(401, "a bearer token is needed (Authorization: Bearer pa_…)",
                        {"WWW-Authenticate": 'Bearer realm="pingan"'})
-    principal = await _db(request, tokens.lookup, text)
+    principal = await _principal_of(request, text)
     await _rate_limit(request, principal)
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+TOKEN_TTL_S = 5.0  # a token's check is reused this long: a revoked token stops working within it
+
+
+async def _principal_of(request: web.Request, text: str) -> tokens.Principal:
+    cache = request.app[TOKENS]
+    hit = cache.get(text)
+    if hit is not None and time.monotonic() - hit[0] < TOKEN_TTL_S:
+        return hit[1]
+    principal = await _db(request, tokens.lookup, text)  # (an unknown or revoked one raises: never cached)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[text] = (time.monotonic(), principal)
+    return principal
 
 
 async def _rate_limit(request: web.Request, p: tokens.Principal) -> None:
@@ -174,13 +196,31 @@ async def _db(request: web.Request, fn: Callable, *args, **kw) -> Any:
 
 
 async def _registry(request: web.Request) -> views.Registry:
-    cache = request.app[REGISTRY]
+    return await _registry_of(request.app)
+
+
+async def _registry_of(app: web.Application) -> views.Registry:
+    cache = app[REGISTRY]
     if cache["reg"] is None or time.time() - cache["at"] > 30:
-        cache["reg"] = await _db(request, views.Registry.load, time.time(), request.app[CONFIG].standards.timezone)
+        pool, tz = app[DB], app[CONFIG].standards.timezone
+
+        def load():
+            with pool.connection() as conn:
+                return views.Registry.load(conn, time.time(), tz)
+
+        cache["reg"] = await asyncio.to_thread(load)
         cache["at"] = time.time()
     if cache["reg"] is None:
         raise ApiError(503, "no grid is loaded: run `pingan migrate` with grid.path set")
     return cache["reg"]
+
+
+def _sync_redis(c: "ApiConfig"):
+    if c.redis_sync is not None:
+        return c.redis_sync()
+    import redis
+
+    return redis.Redis.from_url(c.redis_url or "redis://127.0.0.1:6379/0")
 
 
 def _principal(request: web.Request) -> tokens.Principal:
@@ -281,14 +321,62 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 # -- units ---------------------------------------------------------------------------------------------
-async def units(request: web.Request) -> web.Response:
-    reg = await _registry(request)
-    async with request.app[REDIS].pipeline(transaction=False) as pipe:
-        for uid in reg.city.kinds:
+class LiveUnits:
+    """The units' live state, read from Redis every `fresh_s` by one background task (on a thread,
+    with the synchronous client: the event loop keeps serving meanwhile) however many clients
+    ask, and encoded once per set of districts, plain and gzip."""
+
+    def __init__(self, fresh_s: float):
+        self.fresh_s = fresh_s
+        self.rows: list[dict] = []
+        self.encoded: dict[frozenset[str], tuple[bytes, bytes]] = {}
+        self.ready = asyncio.Event()
+
+    async def run(self, app: web.Application) -> None:
+        client = _sync_redis(app[CONFIG])
+        while True:
+            try:
+                reg = await _registry_of(app)
+                states = await asyncio.to_thread(self._read, client, list(reg.city.kinds))
+                self.rows = views.unit_rows(reg, states, time.time(), app[CONFIG].settings.stale_after_s)
+                self.encoded = {}
+                self.ready.set()
+            except Exception as e:  # Redis or the database away: the last answer stands, said once a loop
+                log.warning("live units not refreshed: %s", e)
+            await asyncio.sleep(self.fresh_s)
+
+    @staticmethod
+    def _read(client, ids: list[str]) -> list[dict]:
+        pipe = client.pipeline(transaction=False)
+        for uid in ids:
             pipe.hgetall(unit_key(uid))
-        states = await pipe.execute()
-    rows = views.unit_rows(reg, states, time.time(), request.app[CONFIG].settings.stale_after_s)
-    return web.json_response({"units": _visible(request, rows)})
+        return pipe.execute()
+
+    async def body(self, districts: frozenset[str]) -> tuple[bytes, bytes]:
+        if not self.ready.is_set():
+            await asyncio.wait_for(self.ready.wait(), 30)
+        found = self.encoded.get(districts)
+        if found is None:
+            plain = _json({"units": [r for r in self.rows if not districts or r["district"] in districts]})
+            found = self.encoded[districts] = (plain, gzip.compress(plain, 1))
+        return found
+
+
+UNITS = web.AppKey("units", LiveUnits)
+
+
+async def units(request: web.Request) -> web.Response:
+    plain, packed = await request.app[UNITS].body(_principal(request).districts)
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        return web.Response(body=packed, content_type="application/json", headers={"Content-Encoding": "gzip"})
+    return web.Response(body=plain, content_type="application/json")
+
+
+async def _units_task(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[UNITS].run(app))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def unit_track(request: web.Request) -> web.Response:

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scratch import drop, scratch_database  # noqa: E402
 
 HOLD_S = 2.0
 UNITS = 400
@@ -72,20 +72,6 @@ def fixes(port: int, rate: float, seconds: float, start: mp.Event, done: mp.Valu
         done.value += n
 
 
-def scratch_database() -> tuple[str, str]:
-    url = os.environ.get("PINGAN_DATABASE_URL")
-    if url is None:
-        from pingan.config import Settings
-        from pingan.services import embedded_database
-
-        url = embedded_database(Settings().database.data_dir)
-    admin = make_conninfo(url, dbname=conninfo_to_dict(url).get("dbname") or "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS pingan_bench_alerts WITH (FORCE)"))
-        conn.execute(sql.SQL("CREATE DATABASE pingan_bench_alerts"))
-    return admin, make_conninfo(url, dbname="pingan_bench_alerts")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the loaded phase")
@@ -106,7 +92,7 @@ def main() -> None:
     from store.records import ALERT_STREAM
 
 
-    admin, db_url = scratch_database()
+    admin, db_url = scratch_database("pingan_bench_alerts")
     register(db_url)
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
@@ -153,8 +139,7 @@ def main() -> None:
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         client.flushdb()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS pingan_bench_alerts WITH (FORCE)"))
+        drop(admin, "pingan_bench_alerts")
     print(f"alert_p99_seconds={np.percentile(lat, 99):.3f}")
 
 

@@ -335,17 +335,25 @@ def cmd_alerts(settings: Settings, args) -> int:
     return alerting.cmd_alerts(settings, args, _database(settings), lambda: _serve_alerts(settings, args))
 
 
-def _serve_alerts(settings: Settings, args) -> int:
-    """The alert service alone, beside `pingan ingest` workers: it needs their Redis."""
+def _alone(settings: Settings, what: str):
+    """For a part run alone beside `pingan ingest` workers, which needs their Redis: the broker's
+    address (or None), or False after saying what is missing."""
     if settings.redis.url is None:
-        print("error: the alert service alone reads the live feed the ingest workers write to Redis: set "
-              "PINGAN_REDIS_URL (`pingan run` runs it with its own ingest)", file=sys.stderr)
-        return 2
+        print(f"error: {what} alone works from what the ingest workers keep in Redis: set PINGAN_REDIS_URL "
+              "(`pingan run` runs it with its own ingest)", file=sys.stderr)
+        return False
     from ingest.mqtt import BrokerAddress
 
+    return BrokerAddress.parse(settings.mqtt.url) if settings.mqtt.url else None
+
+
+def _serve_alerts(settings: Settings, args) -> int:
+    """The alert service alone."""
+    address = _alone(settings, "the alert service")
+    if address is False:
+        return 2
     from .services import redis_client
 
-    address = BrokerAddress.parse(settings.mqtt.url) if settings.mqtt.url else None
     period = tuple(args.period) if args.period else None
     service = alerting.build_service(settings, _database(settings), redis_client(settings.redis.url), address,
                                      period=period, consumer=args.consumer)
@@ -367,14 +375,10 @@ def cmd_token(settings: Settings, args) -> int:
 
 
 def cmd_api(settings: Settings, args) -> int:
-    """The API alone, beside `pingan ingest` workers: it needs their Redis."""
-    if settings.redis.url is None:
-        print("error: the API alone shows the live state the ingest workers keep in Redis: set PINGAN_REDIS_URL "
-              "(`pingan run` serves it with its own ingest)", file=sys.stderr)
+    """The API alone."""
+    address = _alone(settings, "the API")
+    if address is False:
         return 2
-    from ingest.mqtt import BrokerAddress
-
-    address = BrokerAddress.parse(settings.mqtt.url) if settings.mqtt.url else None
     with contextlib.ExitStack() as stack:
         if _api(settings, _database(settings), address, stack, announce=False) is None:
             return 2
@@ -470,12 +474,12 @@ def _api(settings: Settings, db_url: str, address, stack: contextlib.ExitStack, 
     from api.server import ApiServer
 
     from .coverage import standards
-    from .services import async_redis_client
+    from .services import async_redis_client, redis_client
 
     url = settings.redis.url
     config = ApiConfig(db_url, url, standards(settings.coverage), settings.api,
                        broker=(address.host, address.port) if address is not None else None,
-                       redis_client=lambda: async_redis_client(url))
+                       redis_client=lambda: async_redis_client(url), redis_sync=lambda: redis_client(url))
     try:
         server = ApiServer(config).start()
     except RuntimeError as e:
