@@ -55,7 +55,7 @@ def test_environment_problems():
     got = problems({"PINGAN_MQTT_URL": "http://broker", "PINGAN_DATABSE_URL": "postgresql://x",
                     "PINGAN_REDIS_URL": "redis://localhost:6379/0"})
     assert got == ["PINGAN_DATABSE_URL: unknown setting (expected PINGAN_<SECTION>__<KEY>, sections: alerts, "
-                   "coverage, database, grid, ingest, log, metrics, mqtt, redis, registry)"]
+                   "api, coverage, database, grid, ingest, log, metrics, mqtt, redis, registry)"]
     assert problems({"PINGAN_ALERTS__ESCALATE_AFTER_S": "-5"}) == [
         "alerts.escalate_after_s (from PINGAN_ALERTS__ESCALATE_AFTER_S): Input should be greater than 0"]
     assert problems({"PINGAN_COVERAGE__TIMEZONE": "Mars/Olympus"}) == [
