@@ -92,7 +92,7 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
         reg = app[REGISTRY]["reg"]
         return reg.district.get(device) if reg is not None else None
 
-    hub = app[HUB] = live.Hub(client, district_of, c.settings.live_queue)
+    hub = app[HUB] = live.Hub(client, district_of, c.settings.live_queue, poll=c.redis_client is not None)
     task = asyncio.create_task(hub.run())
     yield
     task.cancel()

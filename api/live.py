@@ -78,8 +78,10 @@ class Client:
 class Hub:
     """Follows the streams once for every client of this process."""
 
-    def __init__(self, client: aioredis.Redis, district_of: Callable[[str], str | None], queue_size: int = 1000):
+    def __init__(self, client: aioredis.Redis, district_of: Callable[[str], str | None], queue_size: int = 1000,
+                 poll: bool = False):
         self.redis = client
+        self.poll = poll  # an in-process Redis: ask every 0.1 s rather than block in it
         self.district_of = district_of
         self.queue_size = queue_size
         self.clients: set[Client] = set()
@@ -88,9 +90,17 @@ class Hub:
 
     async def run(self) -> None:
         keys = {v: k for k, v in STREAMS.items()}
+        if self.poll:  # without blocking, "$" is never passed: start from the newest entries now
+            for n in STREAMS:
+                newest = await self.redis.xrevrange(STREAMS[n], count=1)
+                self.last[n] = newest[0][0].decode() if newest else "0-0"
         while True:
             try:
-                got = await self.redis.xread({STREAMS[n]: self.last[n] for n in STREAMS}, count=500, block=1000)
+                got = await self.redis.xread({STREAMS[n]: self.last[n] for n in STREAMS}, count=500,
+                                             block=None if self.poll else 1000)
+                if self.poll and not got:
+                    await asyncio.sleep(0.1)
+                    continue
             except aioredis.RedisError as e:
                 log.warning("live feed: Redis unavailable (%s); retrying", e)
                 await asyncio.sleep(1.0)
