@@ -451,16 +451,21 @@ async def alerts(request: web.Request) -> web.Response:
     if district is not None and not p.sees(district):
         raise ApiError(403, f"district {district!r} is outside the districts this token may see")
 
-    def read(conn):
-        rows = alert_store.find(conn, state=None if state == "all" else state, type=kind, subject=q.get("subject"),
-                                limit=1_000_000)
-        conn.commit()
-        return rows
+    if district is not None:
+        scope: set[str] | None = {district}
+    else:
+        scope = set(p.districts) if p.districts else None
+    filters = {"state": None if state == "all" else state, "type": kind, "subject": q.get("subject"), "districts": scope}
 
-    rows = [r for r in await _db(request, read) if p.sees((r["scope"] or {}).get("district"))
-            and (district is None or (r["scope"] or {}).get("district") == district)]
-    return web.json_response({"alerts": [_alert_json(r) for r in rows[offset:offset + limit]], "total": len(rows),
-                              "limit": limit, "offset": offset})
+    def read(conn):
+        rows = alert_store.find(conn, **filters, limit=limit, offset=offset)
+        total = alert_store.count(conn, **filters)
+        conn.commit()
+        return rows, total
+
+    rows, total = await _db(request, read)
+    return web.json_response({"alerts": [_alert_json(r) for r in rows], "total": total, "limit": limit,
+                              "offset": offset})
 
 
 def _alert_json(r: dict) -> dict:

@@ -3,8 +3,6 @@ connection (or Redis replies) and the city, returning JSON-ready dicts."""
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -14,6 +12,7 @@ import shapely
 
 from assessment.standards import City, Standards
 from assessment.uptime import camera_uptime
+from store.alerts import find
 from store.registry import load_version, versions_between
 
 
@@ -124,14 +123,6 @@ def camera_rows(conn: psycopg.Connection, reg: Registry, std: Standards, states:
     return out
 
 
-def finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
-def now() -> float:
-    return time.time()
-
-
 def cell_features(conn: psycopg.Connection, reg: Registry, std: Standards, now: float,
                   districts: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The grid cells as GeoJSON with their live coverage state: the latest fix of any unit in
@@ -162,8 +153,6 @@ def cell_features(conn: psycopg.Connection, reg: Registry, std: Standards, now: 
 
 
 def _open(conn: psycopg.Connection, kind: str) -> list[dict[str, Any]]:
-    from store.alerts import find
-
     return find(conn, state="active", type=kind, limit=1_000_000)
 
 

@@ -5,7 +5,7 @@ Rows travel as plain dicts with epoch-second times, so every layer above can use
 from __future__ import annotations
 
 import uuid
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import psycopg
 from psycopg.rows import dict_row
@@ -84,8 +84,7 @@ def unresolved(conn: psycopg.Connection) -> list[dict[str, Any]]:
         return [_row(r) for r in cur.execute(f"SELECT {_COLUMNS} FROM pingan.alert WHERE state <> 'resolved'")]
 
 
-def find(conn: psycopg.Connection, *, state: str | None = None, type: str | None = None, subject: str | None = None,
-         since: float | None = None, until: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def _where(state, type, subject, since, until, districts) -> tuple[str, list]:
     where, args = [], []
     if state == "active":
         where.append("state <> 'resolved'")
@@ -102,10 +101,28 @@ def find(conn: psycopg.Connection, *, state: str | None = None, type: str | None
     if until is not None:
         where.append("opened_at < to_timestamp(%s)")
         args.append(until)
-    sql = (f"SELECT {_COLUMNS} FROM pingan.alert {'WHERE ' + ' AND '.join(where) if where else ''} "
-           "ORDER BY opened_at DESC, alert_id LIMIT %s")
+    if districts is not None:
+        where.append("scope->>'district' = ANY(%s)")
+        args.append(sorted(districts))
+    return ("WHERE " + " AND ".join(where) if where else ""), args
+
+
+def find(conn: psycopg.Connection, *, state: str | None = None, type: str | None = None, subject: str | None = None,
+         since: float | None = None, until: float | None = None, districts: Iterable[str] | None = None,
+         limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Alerts, newest first; `districts`: only those whose scope lies in one of them."""
+    where, args = _where(state, type, subject, since, until, districts)
+    sql = (f"SELECT {_COLUMNS} FROM pingan.alert {where} "
+           "ORDER BY opened_at DESC, alert_id LIMIT %s OFFSET %s")
     with conn.cursor(row_factory=dict_row) as cur:
-        return [_row(r) for r in cur.execute(sql, [*args, limit])]
+        return [_row(r) for r in cur.execute(sql, [*args, limit, offset])]
+
+
+def count(conn: psycopg.Connection, *, state: str | None = None, type: str | None = None, subject: str | None = None,
+          districts: Iterable[str] | None = None) -> int:
+    """How many alerts `find` would page through."""
+    where, args = _where(state, type, subject, None, None, districts)
+    return conn.execute(f"SELECT count(*) FROM pingan.alert {where}", args).fetchone()[0]
 
 
 def get(conn: psycopg.Connection, id_or_prefix: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
