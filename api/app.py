@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import json
 import logging
 import socket
@@ -92,7 +93,8 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
         reg = app[REGISTRY]["reg"]
         return reg.district.get(device) if reg is not None else None
 
-    hub = app[HUB] = live.Hub(client, district_of, c.settings.live_queue, poll=c.redis_client is not None)
+    hub = app[HUB] = live.Hub(client, district_of, c.settings.live_queue, poll=c.redis_client is not None,
+                                    batch_s=c.settings.live_batch_s)
     task = asyncio.create_task(hub.run())
     yield
     task.cancel()
@@ -322,57 +324,112 @@ async def openapi(request: web.Request) -> web.Response:
 
 # -- units ---------------------------------------------------------------------------------------------
 class LiveUnits:
-    """The units' live state, read from Redis every `fresh_s` by one background task (on a thread,
-    with the synchronous client: the event loop keeps serving meanwhile) however many clients
-    ask, and encoded once per set of districts, plain and gzip."""
+    """The units' live state for every client of this process: read whole from Redis at start
+    and every `reread_s`, and kept current in between from the live feed the hub follows (the
+    positions of every committed batch), so no request reads Redis. Every `fresh_s` the rows
+    (with their ages) are built and encoded on a thread, once per set of districts, plain and
+    gzip: the event loop keeps serving the last answer meanwhile. Each answer carries an ETag
+    (the build it came from and the districts): polled with If-None-Match, 304 until the next."""
 
-    def __init__(self, fresh_s: float):
-        self.fresh_s = fresh_s
+    def __init__(self, fresh_s: float, reread_s: float = 30.0):
+        self.fresh_s, self.reread_s = fresh_s, reread_s
+        self.states: dict[str, dict] = {}  # unit → its hot-state fields, as Redis holds them
+        self.changed: set[str] = set()  # … since their rows were last made
+        self.base: dict[str, dict] = {}  # unit → its row, but for its age
+        self.built_for: views.Registry | None = None
         self.rows: list[dict] = []
-        self.encoded: dict[frozenset[str], tuple[bytes, bytes]] = {}
+        self.generation = 0
+        self.encoded: dict[frozenset[str], asyncio.Future] = {}
         self.ready = asyncio.Event()
+
+    def apply(self, batch) -> None:
+        """A committed batch of the feed: its newest fix of each unit, where newer than the one held."""
+        for f in batch.fixes:
+            held = self.states.get(f.unit_id)
+            if held is None or _ts(held) < f.ts:
+                self.states[f.unit_id] = {b"ts": f.ts, b"lat": f.lat, b"lon": f.lon, b"spd": f.spd, b"cell": f.cell_id,
+                                          b"officers": ",".join(f.officers)}
+                self.changed.add(f.unit_id)
 
     async def run(self, app: web.Application) -> None:
         client = _sync_redis(app[CONFIG])
+        stale_after_s = app[CONFIG].settings.stale_after_s
+        read_at = -float("inf")
         while True:
             try:
                 reg = await _registry_of(app)
-                states = await asyncio.to_thread(self._read, client, list(reg.city.kinds))
-                self.rows = views.unit_rows(reg, states, time.time(), app[CONFIG].settings.stale_after_s)
-                self.encoded = {}
+                if time.monotonic() - read_at >= self.reread_s:
+                    for u, st in (await asyncio.to_thread(self._read, client, list(reg.city.kinds))).items():
+                        held = self.states.get(u)  # (the feed may have brought a newer fix meanwhile)
+                        if held is None or _ts(held) <= _ts(st):
+                            self.states[u] = st
+                            self.changed.add(u)
+                    read_at = time.monotonic()
+                rows = self._rows(reg, stale_after_s)
+                everything = await asyncio.to_thread(self._encode, rows, frozenset())
+                self.rows, self.generation = rows, self.generation + 1
+                done = asyncio.get_running_loop().create_future()
+                done.set_result(everything)
+                self.encoded = {frozenset(): done}
                 self.ready.set()
             except Exception as e:  # Redis or the database away: the last answer stands, said once a loop
                 log.warning("live units not refreshed: %s", e)
             await asyncio.sleep(self.fresh_s)
 
+    def _rows(self, reg: views.Registry, stale_after_s: float) -> list[dict]:
+        """Every unit's row now: those whose state changed made again (all, for a new registry)."""
+        if reg is not self.built_for:
+            self.base, self.changed, self.built_for = {}, set(reg.city.kinds), reg
+        changed, self.changed = self.changed, set()
+        for u in changed:
+            if u in reg.city.kinds:
+                self.base[u] = views.unit_row(reg, u, reg.city.kinds[u], self.states.get(u, {}))
+        now = time.time()
+        return [views.aged(self.base[u], now, stale_after_s) for u in reg.city.kinds]
+
     @staticmethod
-    def _read(client, ids: list[str]) -> list[dict]:
+    def _read(client, ids: list[str]) -> dict[str, dict]:
         pipe = client.pipeline(transaction=False)
         for uid in ids:
             pipe.hgetall(unit_key(uid))
-        return pipe.execute()
+        return dict(zip(ids, pipe.execute(), strict=True))
 
-    async def body(self, districts: frozenset[str]) -> tuple[bytes, bytes]:
+    @staticmethod
+    def _encode(rows: list[dict], districts: frozenset[str]) -> tuple[bytes, bytes]:
+        plain = _json({"units": [r for r in rows if not districts or r["district"] in districts]})
+        return plain, gzip.compress(plain, 1)
+
+    async def body(self, districts: frozenset[str]) -> tuple[bytes, bytes, str]:
+        """The answer for a token's districts: plain, gzip, and its ETag."""
         if not self.ready.is_set():
             await asyncio.wait_for(self.ready.wait(), 30)
-        found = self.encoded.get(districts)
-        if found is None:
-            plain = _json({"units": [r for r in self.rows if not districts or r["district"] in districts]})
-            found = self.encoded[districts] = (plain, gzip.compress(plain, 1))
-        return found
+        generation, found = self.generation, self.encoded.get(districts)
+        if found is None:  # the first asker of this set encodes it; the others wait for the same
+            found = self.encoded[districts] = asyncio.ensure_future(asyncio.to_thread(self._encode, self.rows, districts))
+        plain, packed = await found
+        tag = hashlib.blake2b(b",".join(sorted(d.encode() for d in districts)), digest_size=6).hexdigest()
+        return plain, packed, f'"{generation}-{tag}"'
+
+
+def _ts(state: dict) -> float:
+    return float(state.get(b"ts") or 0.0)
 
 
 UNITS = web.AppKey("units", LiveUnits)
 
 
 async def units(request: web.Request) -> web.Response:
-    plain, packed = await request.app[UNITS].body(_principal(request).districts)
+    plain, packed, etag = await request.app[UNITS].body(_principal(request).districts)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        return web.Response(body=packed, content_type="application/json", headers={"Content-Encoding": "gzip"})
-    return web.Response(body=plain, content_type="application/json")
+        return web.Response(body=packed, content_type="application/json", headers={**headers, "Content-Encoding": "gzip"})
+    return web.Response(body=plain, content_type="application/json", headers=headers)
 
 
 async def _units_task(app: web.Application) -> AsyncIterator[None]:
+    app[HUB].watchers.append(app[UNITS].apply)
     task = asyncio.create_task(app[UNITS].run(app))
     yield
     task.cancel()

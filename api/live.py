@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -45,55 +46,116 @@ def messages(stream: str, entry_id: bytes, fields: dict, district_of: Callable[[
         a = json.loads(fields[b"alert"])
         return [{"kind": "alert", "stream": stream, "id": eid, "district": (a.get("scope") or {}).get("district"),
                  "alert": a}]
-    batch = _decode(fields[b"b"])
+    return batch_messages(eid, _decode(fields[b"b"]), district_of)
+
+
+def batch_messages(eid: str, batch: FeedBatch, district_of: Callable[[str], str | None],
+                   online: dict[str, bool] | None = None) -> list[dict]:
+    """The live messages of one committed batch of the feed: each unit's newest position, each
+    camera status message, and a heartbeat where it changes what `online` (camera → online, kept
+    by the caller) last knew."""
+    stream = "feed"
     latest: dict[str, Any] = {}
     for f in batch.fixes:
         if f.unit_id not in latest or f.ts > latest[f.unit_id].ts:
             latest[f.unit_id] = f
     out = [{"kind": "position", "stream": stream, "id": eid, "district": district_of(f.unit_id), "unit_id": f.unit_id,
             "ts": f.ts, "lat": f.lat, "lon": f.lon, "cell_id": f.cell_id} for f in latest.values()]
-    out += [{"kind": "camera", "stream": stream, "id": eid, "district": district_of(s.device_id), "camera_id": s.device_id,
-             "ts": s.ts, "online": s.online} for s in batch.statuses if s.kind == "camera"]
+    said = [(s.device_id, s.ts, s.online) for s in batch.statuses if s.kind == "camera"]
+    if online is not None:
+        for h in sorted(batch.health, key=lambda h: h.ts):
+            if online.get(h.camera_id) != h.online:
+                said.append((h.camera_id, h.ts, h.online))
+            online[h.camera_id] = h.online
+        for s in batch.statuses:
+            if s.kind == "camera":
+                online[s.device_id] = s.online
+    out += [{"kind": "camera", "stream": stream, "id": eid, "district": district_of(cam), "camera_id": cam,
+             "ts": ts, "online": on} for cam, ts, on in said]
     return out
 
 
 @dataclass(eq=False)
 class Client:
-    principal: Principal
-    queue: asyncio.Queue
-    after: dict[str, tuple[int, int]] = field(default_factory=dict)  # per stream: deliver only ids after these
-    dropped: bool = False
+    """One WebSocket client: the frames waiting to be sent (text, messages in it), at most
+    `limit` messages in all. While a resuming client is given what it missed, live messages
+    are held aside (`holding`) and sent after it, without what it already got."""
 
-    def offer(self, m: dict) -> None:
-        if self.dropped or not self.principal.sees(m["district"]) or _id(m["id"]) <= self.after.get(m["stream"], (0, 0)):
+    principal: Principal
+    limit: int
+    holding: list[dict] | None = None
+    frames: deque = field(default_factory=deque)
+    pending: int = 0
+    dropped: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, ms: list[dict], frames: dict[frozenset[str], tuple[str, int]]) -> None:
+        """The messages of one read of the streams; `frames` holds each district set's frame
+        once encoded, shared by every client with the same districts."""
+        if self.holding is not None:
+            self.holding += [m for m in ms if self.principal.sees(m["district"])]
             return
-        try:
-            self.queue.put_nowait(m)
-        except asyncio.QueueFull:
-            self.dropped = True
-            self.queue = asyncio.Queue(1)  # the backlog is let go; the sender closes the socket
-            self.queue.put_nowait(None)
+        key = self.principal.districts
+        frame = frames.get(key)
+        if frame is None:
+            seen = [m for m in ms if self.principal.sees(m["district"])]
+            frame = frames[key] = (_frame(seen), len(seen))
+        self.push(frame)
+
+    def push(self, frame: tuple[str, int]) -> None:
+        if self.dropped or frame[1] == 0:
+            return
+        if self.pending + frame[1] > self.limit:
+            self.dropped = True  # the backlog is let go; the sender closes the socket
+            self.frames.clear()
+        else:
+            self.frames.append(frame)
+            self.pending += frame[1]
+        self.wake.set()
+
+    def release(self, after: dict[str, tuple[int, int]]) -> None:
+        """The backlog was sent (up to these ids per stream): what was held goes out, then live."""
+        held, self.holding = self.holding or [], None
+        rest = [m for m in held if _id(m["id"]) > after.get(m["stream"], (0, 0))]
+        if rest:
+            self.push((_frame(rest), len(rest)))
+
+
+def _frame(ms: list[dict]) -> str:
+    return _encode(ms).decode()
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 class Hub:
-    """Follows the streams once for every client of this process."""
+    """Follows the streams once for every client of this process. What one read brings (up to
+    500 entries of each stream) goes to each client as one frame, encoded once per set of
+    districts; reads are at least `batch_s` apart, so a busy feed makes fewer, fuller frames."""
 
     def __init__(self, client: aioredis.Redis, district_of: Callable[[str], str | None], queue_size: int = 1000,
-                 poll: bool = False):
+                 poll: bool = False, batch_s: float = 0.05):
         self.redis = client
         self.poll = poll  # an in-process Redis: ask every 0.1 s rather than block in it
         self.district_of = district_of
         self.queue_size = queue_size
+        self.batch_s = batch_s
         self.clients: set[Client] = set()
+        self.online: dict[str, bool] = {}  # camera → online, as its last word said (heartbeats: changes only)
+        self.watchers: list[Callable[[FeedBatch], None]] = []  # others in this process following the feed
         self.last = {name: "$" for name in STREAMS}
         self.delivered = 0
 
     async def run(self) -> None:
         keys = {v: k for k, v in STREAMS.items()}
-        if self.poll:  # without blocking, "$" is never passed: start from the newest entries now
-            for n in STREAMS:
-                newest = await self.redis.xrevrange(STREAMS[n], count=1)
-                self.last[n] = newest[0][0].decode() if newest else "0-0"
+        while "$" in self.last.values():  # start from the newest entries now, by id ("$" would skip
+            try:                           # what comes between two reads)
+                for n in STREAMS:
+                    newest = await self.redis.xrevrange(STREAMS[n], count=1)
+                    self.last[n] = newest[0][0].decode() if newest else "0-0"
+            except aioredis.RedisError as e:
+                log.warning("live feed: Redis unavailable (%s); retrying", e)
+                await asyncio.sleep(1.0)
         while True:
             try:
                 got = await self.redis.xread({STREAMS[n]: self.last[n] for n in STREAMS}, count=500,
@@ -105,17 +167,28 @@ class Hub:
                 log.warning("live feed: Redis unavailable (%s); retrying", e)
                 await asyncio.sleep(1.0)
                 continue
+            ms: list[dict] = []
             for stream, entries in got or ():
                 name = keys[stream.decode() if isinstance(stream, bytes) else stream]
                 for eid, fields in entries:
                     self.last[name] = eid.decode()
-                    self.fan_out(messages(name, eid, fields, self.district_of))
+                    if name != "feed":
+                        ms += messages(name, eid, fields, self.district_of)
+                        continue
+                    batch = _decode(fields[b"b"])
+                    ms += batch_messages(self.last[name], batch, self.district_of, self.online)
+                    for watch in self.watchers:
+                        watch(batch)
+            if ms:
+                self.fan_out(ms)
+                await asyncio.sleep(self.batch_s)
 
     def fan_out(self, ms: Iterable[dict]) -> None:
-        for m in ms:
-            for c in list(self.clients):
-                c.offer(m)
-            self.delivered += 1
+        ms = list(ms)
+        frames: dict[frozenset[str], tuple[str, int]] = {}
+        for c in list(self.clients):
+            c.offer(ms, frames)
+        self.delivered += len(ms)
 
     async def backlog(self, since: dict[str, str]) -> list[dict]:
         """What was written after the given ids, oldest first (as far as the streams still hold it)."""
@@ -127,6 +200,8 @@ class Hub:
 
 
 async def serve(request: web.Request, hub: Hub, principal: Principal) -> web.WebSocketResponse:
+    """Frames are JSON arrays of messages; the first frame after what was missed is ``[{"kind":
+    "hello", …}]``."""
     since = {name: request.query[name] for name in STREAMS if request.query.get(name)}
     for name, value in since.items():
         try:
@@ -135,28 +210,33 @@ async def serve(request: web.Request, hub: Hub, principal: Principal) -> web.Web
             raise web.HTTPBadRequest(text=f"{name} must be a stream id (like 1796000000000-0)") from None
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
     await ws.prepare(request)
-    client = Client(principal, asyncio.Queue(hub.queue_size))
-    hub.clients.add(client)  # live messages queue up from now on …
+    client = Client(principal, hub.queue_size, holding=[] if since else None)
+    hub.clients.add(client)  # live messages are kept from now on …
     try:
-        old = await hub.backlog(since) if since else []  # … while what was missed is read back
-        for m in old:
-            if principal.sees(m["district"]):
-                await ws.send_str(json.dumps(m))
-                client.after[m["stream"]] = max(client.after.get(m["stream"], (0, 0)), _id(m["id"]))
-        await ws.send_str(json.dumps({"kind": "hello", "owner": principal.owner, "resumed": len(old)}))
+        old = [m for m in (await hub.backlog(since) if since else []) if principal.sees(m["district"])]
+        for k in range(0, len(old), 500):  # … while what was missed is read back
+            await ws.send_str(_frame(old[k:k + 500]))
+        await ws.send_str(_frame([{"kind": "hello", "owner": principal.owner, "resumed": len(old)}]))
+        if since:
+            after = {name: _id(value) for name, value in since.items()}
+            for m in old:
+                after[m["stream"]] = max(after[m["stream"]], _id(m["id"]))
+            client.release(after)
         reader = asyncio.ensure_future(ws.receive())  # the client says nothing; this notices it went
         while not ws.closed:
-            get = asyncio.ensure_future(client.queue.get())
-            done, _ = await asyncio.wait({get, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                get.cancel()
-                break
-            m = get.result()
-            if m is None:
+            if not client.frames and not client.dropped:
+                client.wake.clear()
+                woke = asyncio.ensure_future(client.wake.wait())
+                done, _ = await asyncio.wait({woke, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    woke.cancel()
+                    break
+            if client.dropped:
                 await ws.close(code=TOO_SLOW, message=b"too slow: reconnect with the ids you have")
                 break
-            if _id(m["id"]) > client.after.get(m["stream"], (0, 0)):
-                await ws.send_str(json.dumps(m))
+            text, n = client.frames.popleft()
+            client.pending -= n
+            await ws.send_str(text)
         reader.cancel()
     finally:
         hub.clients.discard(client)

@@ -111,7 +111,12 @@ DOCUMENT = {
         "/api/v1/openapi.json": {"get": {"summary": "this document", "security": [], "responses": {"200": {
             "description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
         "/api/v1/units": {"get": {"summary": "every unit with its last position, age and stale flag",
-                                  "responses": _ok("Units", "units")}},
+                                  "description": "The answer carries an ETag; asked again with If-None-Match, "
+                                                 "304 until the live state was read again (`api.units_fresh_s`).",
+                                  "parameters": [{"name": "If-None-Match", "in": "header", "required": False,
+                                                  "schema": {"type": "string"}}],
+                                  "responses": {**_ok("Units", "units"),
+                                                "304": {"description": "unchanged since the ETag given"}}}},
         "/api/v1/units/{unit_id}/track": {"get": {
             "summary": "a unit's track (GeoJSON), simplified for long ranges",
             "parameters": [{"name": "unit_id", "in": "path", "required": True, "schema": {"type": "string"}},

@@ -14,6 +14,8 @@ class ApiSettings(BaseModel):
                                                                "every API process); more: 429")
     live_queue: int = Field(1000, ge=10, le=1_000_000, description="Live-feed messages a WebSocket client may fall "
                                                                  "behind before it is dropped (close code 4008)")
+    live_batch_s: float = Field(0.05, ge=0, le=5, description="The live feed reads the streams at most this often: "
+                                                            "what came meanwhile goes to each client as one frame")
     units_fresh_s: float = Field(0.5, ge=0, le=60, description="The live units are read from Redis at most this "
                                                              "often, however many clients ask")
     stale_after_s: float = Field(300, gt=0, description="A unit with no fix for this long is shown stale")

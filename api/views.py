@@ -59,18 +59,23 @@ def _text(v: bytes | str | None) -> str | None:
     return v.decode() if isinstance(v, bytes) else v
 
 
-def unit_rows(reg: Registry, states: Iterable[dict], now: float, stale_after_s: float) -> list[dict[str, Any]]:
-    """Units of the registry with their live state (a Redis hash each, or empty)."""
-    out = []
-    for (uid, kind), st in zip(reg.city.kinds.items(), states, strict=True):
-        ts = _float(st.get(b"ts"))
-        age = None if ts is None else max(0.0, now - ts)
-        out.append({"unit_id": uid, "kind": kind, "team": reg.teams.get(uid), "district": reg.district.get(uid),
-                    "ts": ts, "lat": _float(st.get(b"lat")), "lon": _float(st.get(b"lon")),
-                    "speed_mps": _float(st.get(b"spd")), "cell_id": _text(st.get(b"cell")),
-                    "officers": [o for o in (_text(st.get(b"officers")) or "").split(",") if o],
-                    "age_s": None if age is None else round(age, 1), "stale": age is None or age > stale_after_s})
-    return out
+def _round(v: float | None, digits: int) -> float | None:
+    """Positions to 6 decimals (0.1 m), times to the millisecond: the answer no longer than it needs."""
+    return None if v is None else round(v, digits)
+
+
+def unit_row(reg: Registry, uid: str, kind: str, st: dict) -> dict[str, Any]:
+    """A unit of the registry with its live state (its Redis hash, or empty), but for its age."""
+    return {"unit_id": uid, "kind": kind, "team": reg.teams.get(uid), "district": reg.district.get(uid),
+            "ts": _round(_float(st.get(b"ts")), 3), "lat": _round(_float(st.get(b"lat")), 6),
+            "lon": _round(_float(st.get(b"lon")), 6), "speed_mps": _round(_float(st.get(b"spd")), 1),
+            "cell_id": _text(st.get(b"cell")), "officers": [o for o in (_text(st.get(b"officers")) or "").split(",") if o]}
+
+
+def aged(row: dict[str, Any], now: float, stale_after_s: float) -> dict[str, Any]:
+    """The row with its age now and whether that makes it stale."""
+    age = None if row["ts"] is None else max(0.0, now - row["ts"])
+    return {**row, "age_s": None if age is None else round(age, 1), "stale": age is None or age > stale_after_s}
 
 
 def track(conn: psycopg.Connection, unit_id: str, start: float, end: float, max_points: int = 2000) -> dict[str, Any]:
@@ -113,11 +118,14 @@ def camera_rows(conn: psycopg.Connection, reg: Registry, std: Standards, states:
         conn.commit()
     out = []
     for cam, cell, st, d, w in zip(cams, reg.city.camera_cells, states, day, week, strict=True):
-        seen = _float(st.get(b"last_seen"))
-        online = _text(st.get(b"online"))
+        seen, said_at = _float(st.get(b"last_seen")), _float(st.get(b"status_ts"))
+        if said_at is not None and (seen is None or said_at >= seen):  # its newest word: a status message …
+            online: bool | None = _text(st.get(b"status")) == "online"
+        else:  # … or a heartbeat
+            online = None if _text(st.get(b"online")) is None else _text(st.get(b"online")) == "1"
         out.append({"camera_id": cam.id, "name": cam.name, "category": str(cam.category), "lon": cam.lon,
                     "lat": cam.lat, "cell_id": cell, "district": reg.district.get(cam.id),
-                    "online": None if online is None else online == "1", "last_seen": seen,
+                    "online": online, "last_seen": seen,
                     "fps": _float(st.get(b"fps")), "image_faults": sorted(faults.get(cam.id, [])),
                     "uptime_24h": None if d is None else round(d, 6), "uptime_7d": None if w is None else round(w, 6)})
     return out

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -41,6 +42,12 @@ def browser(tmp_path):
         context.close()
 
 
+def units(url: str, token: str) -> list[dict]:
+    ask = urllib.request.Request(url + "/api/v1/units", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(ask, timeout=10) as r:
+        return json.loads(r.read())["units"]
+
+
 def test_an_operator_watches_units_move_and_acknowledges_a_camera_alert(
         broker, db_url, redis_client, start_worker, publisher, browser, tmp_path):
     start_worker()
@@ -57,7 +64,12 @@ def test_an_operator_watches_units_move_and_acknowledges_a_camera_alert(
     try:
         assert alerts.ready.wait(30)
         drive(0)
+        wait_for(lambda: any(u["unit_id"] == "u01" and u["lon"] for u in units(api.url, token)), 10,
+                 what="u01 in the live units")
         page = browser.new_page()
+        page.on("console", lambda m: print("console:", m.type, m.text))  # (shown when the test fails)
+        page.on("pageerror", lambda e: print("page error:", e))
+        page.on("response", lambda r: r.status >= 400 and print("response:", r.status, r.url))
         page.goto(api.url + "/")
         page.fill("#token", token)
         page.click("#signin button[type=submit]")
@@ -68,7 +80,8 @@ def test_an_operator_watches_units_move_and_acknowledges_a_camera_alert(
             return next(u for u in json.loads(page.evaluate("document.body.dataset.units")) if u[0] == "u01")
 
         first = where()
-        for k in range(1, 31):
+        page.wait_for_function("() => document.body.dataset.live === 'live'", timeout=10_000)
+        for k in range(1, 31):  # (the page reads the units again only every 30 s: these come by the live feed)
             drive(k)
         page.wait_for_function("() => JSON.parse(document.body.dataset.units || '[]')"
                                ".some(u => u[0] === 'u01' && u[2] > 118.775)", timeout=20_000)
@@ -79,6 +92,9 @@ def test_an_operator_watches_units_move_and_acknowledges_a_camera_alert(
         publisher.flush()
         wait_for(lambda: query(db_url, "SELECT state FROM pingan.alert WHERE subject = 'cam05'") == [("open",)], 30,
                  what="the camera_offline alert")
+        # the map shows it (the live feed says so: the page reads the cameras again only every minute)
+        page.wait_for_function("() => JSON.parse(document.body.dataset.cameras || '[]')"
+                               ".some(c => c[0] === 'cam05' && c[1] === false)", timeout=20_000)
         item = page.wait_for_selector("#alerts li[data-type=camera_offline][data-subject=cam05]", timeout=30_000)
         item.query_selector("button").click()
         wait_for(lambda: query(db_url, "SELECT state, acknowledged_by FROM pingan.alert WHERE subject = 'cam05'") ==

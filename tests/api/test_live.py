@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import time
+import weakref
 
 import aiohttp
 import psycopg
@@ -39,13 +40,22 @@ def live_api(db_url, redis_client, start_worker):
     server.stop()
 
 
+_unread: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per socket: messages received, not looked at
+
+
 async def next_kind(ws, kinds: set[str], timeout: float = 20) -> dict:
+    """The next message of these kinds (each frame is a JSON array of messages)."""
+    unread = _unread.setdefault(ws, [])
     while True:
+        while unread:
+            m = unread.pop(0)
+            if m["kind"] in kinds:
+                return m
         msg = await asyncio.wait_for(ws.receive(), timeout)
         assert msg.type == aiohttp.WSMsgType.TEXT, msg
-        m = json.loads(msg.data)
-        if m["kind"] in kinds:
-            return m
+        frame = json.loads(msg.data)
+        assert isinstance(frame, list) and frame, frame
+        unread += frame
 
 
 async def test_each_client_sees_its_districts_and_resumes_where_it_left_off(live_api, publisher, redis_client):

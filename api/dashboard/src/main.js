@@ -27,6 +27,7 @@ function signOut(message) {
   token = null;
   timers.forEach(clearInterval);
   timers = [];
+  if (socket) socket.close();
   $("app").hidden = true;
   $("signin").hidden = false;
   $("signin-error").textContent = message || "";
@@ -60,12 +61,58 @@ async function start() {
     trackLayer = L.layerGroup().addTo(map);
   }
   await drawCells(true);
+  // positions, camera status and alerts come over the live feed as they happen; the periodic
+  // reads below bring what it does not carry (ages, staffing, cell states) and cover its gaps
+  follow();
   every(10000, () => drawCells(false).catch(report));
-  every(2000, () => drawUnits().catch(report));
-  every(15000, () => drawCameras().catch(report));
+  timers.push(setInterval(() => drawUnits().catch(report), 30000));
+  every(60000, () => drawCameras().catch(report));
   every(10000, () => drawCheckpoints().catch(report));
-  every(3000, () => drawAlerts().catch(report));
+  every(60000, () => drawAlerts().catch(report));
   every(1000, () => { $("clock").textContent = new Date().toLocaleString(); });
+}
+
+// -- the live feed ---------------------------------------------------------------------------------
+let socket = null;
+const lastId = {};  // per stream: the id of the last message had, to resume from after a break
+const soon = new Map();  // a redraw asked for by the feed, done once however many messages ask
+
+function later(key, ms, fn) {
+  if (soon.has(key)) return;
+  soon.set(key, setTimeout(() => { soon.delete(key); fn().catch(report); }, ms));
+}
+
+function follow() {
+  if (socket || !token) return;
+  const since = Object.entries(lastId).map(([k, v]) => `&${k}=${encodeURIComponent(v)}`).join("");
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/api/v1/live?access_token=${encodeURIComponent(token)}${since}`);
+  socket.onmessage = (event) => {
+    for (const m of JSON.parse(event.data)) {
+      if (m.stream) lastId[m.stream] = m.id;
+      if (m.kind === "hello") {  // following from here on: what the units were until now, read after
+        document.body.dataset.live = "live";
+        drawUnits().catch(report);
+      }
+      else if (m.kind === "position") moveUnit(m);
+      else if (m.kind === "camera") later("cameras", 1000, drawCameras);
+      else if (m.kind === "alert") later("alerts", 500, drawAlerts);
+    }
+  };
+  socket.onclose = () => {  // dropped (4008: fell behind), or the server went: back with the ids had
+    socket = null;
+    document.body.dataset.live = "reconnecting";
+    if (token) setTimeout(follow, 2000);
+  };
+}
+
+function moveUnit(m) {
+  let u = unitState.get(m.unit_id);
+  if (u && u.ts != null && m.ts < u.ts) return;  // an older fix, come late
+  u = { ...(u || { unit_id: m.unit_id }), ts: m.ts, lat: m.lat, lon: m.lon, stale: false };
+  unitState.set(m.unit_id, u);
+  place(u);
+  later("units-seen", 250, async () => publishUnits());
 }
 
 function report(e) { console.warn(e); }
@@ -88,24 +135,36 @@ async function drawCells(fit) {
   if (fit && cells.features.length) map.fitBounds(cellLayer.getBounds(), { padding: [10, 10] });
 }
 
+const unitState = new Map();  // unit → what is known of it (the REST row, moved by the feed)
+
 async function drawUnits() {
   const { units } = await json("/api/v1/units");
   const select = $("replay-unit");
   if (!select.options.length) units.forEach((u) => select.add(new Option(`${u.unit_id} (${u.kind})`, u.unit_id)));
   for (const u of units) {
-    if (u.lat == null) continue;
-    let m = unitMarkers.get(u.unit_id);
-    if (!m) {
-      m = L.circleMarker([u.lat, u.lon], { radius: 7, weight: 2, color: "#fff" }).addTo(unitLayer);
-      m.bindTooltip(u.unit_id, { permanent: true, direction: "right", className: "unit-label" });
-      m.getElement && m.getElement()?.setAttribute("data-unit", u.unit_id);
-      unitMarkers.set(u.unit_id, m);
-    }
-    m.setLatLng([u.lat, u.lon]);
-    m.setStyle({ fillColor: u.stale ? "#6e7681" : "#58a6ff", fillOpacity: 1 });
-    m.options.unit = u;
+    const known = unitState.get(u.unit_id);
+    if (known && known.ts != null && (u.ts == null || known.ts > u.ts)) continue;  // the feed is ahead
+    unitState.set(u.unit_id, u);
+    place(u);
   }
-  document.body.dataset.units = JSON.stringify(units.filter((u) => u.lat != null).map((u) => [u.unit_id, u.lat, u.lon]));
+  publishUnits();
+}
+
+function place(u) {
+  if (u.lat == null) return;
+  let m = unitMarkers.get(u.unit_id);
+  if (!m) {
+    m = L.circleMarker([u.lat, u.lon], { radius: 7, weight: 2, color: "#fff" }).addTo(unitLayer);
+    m.bindTooltip(u.unit_id, { permanent: true, direction: "right", className: "unit-label" });
+    unitMarkers.set(u.unit_id, m);
+  }
+  m.setLatLng([u.lat, u.lon]);
+  m.setStyle({ fillColor: u.stale ? "#6e7681" : "#58a6ff", fillOpacity: 1 });
+}
+
+function publishUnits() {  // where each unit is drawn, for whoever reads the page (and its tests)
+  document.body.dataset.units = JSON.stringify([...unitState.values()].filter((u) => u.lat != null)
+    .map((u) => [u.unit_id, u.lat, u.lon]));
 }
 
 async function drawCameras() {
@@ -118,6 +177,7 @@ async function drawCameras() {
       .bindTooltip(`${c.name} (${c.camera_id}) ${c.online === false ? "OFFLINE" : ""} ${c.image_faults.join(", ")}`)
       .addTo(cameraLayer);
   }
+  document.body.dataset.cameras = JSON.stringify(cameras.map((c) => [c.camera_id, c.online, c.image_faults]));
   drawMaintenance(cameras);
 }
 
