@@ -40,7 +40,7 @@ from geofence.grid import Level
 from geofence.staffing import shifts_of
 from store import alerts as alert_store
 from store.queries import read_records
-from store.records import FEED_STREAM, CameraHealth, CameraSnapshot, Checkin, DeviceStatus, FeedBatch, PatrolFix
+from store.records import CELL_VISITS, FEED_STREAM, CameraHealth, CameraSnapshot, Checkin, DeviceStatus, FeedBatch, PatrolFix
 from store.registry import load_version, versions_between
 from store.results import record_uptime
 
@@ -109,6 +109,7 @@ class AlertService:
         self._next_sync = 0.0
         self._closed_period: tuple[float, float] | None = None
         self._teams: dict[str, str] = {}
+        self._said_visits: dict[str, float] = {}  # cell → the visit last published to Redis
         self._sites: dict = {}  # camera id → (its registry entry, its cell)
         self._latest: dict[str, tuple[float, float]] = {}  # device → its latest record time, and when heard
         self._next_patrol = -math.inf  # event time of the next coverage and staffing judgement
@@ -447,6 +448,7 @@ class AlertService:
             for st in self._state.units.values():
                 conds += units.on_tick(st, now, up)
             conds += self._patrol(now, closing)
+            self._publish_visits()
             conds += self._indicators(now, closing)
         conds += feed.on_tick(self._state.feed, self.wall(), self.settings.ingest_stall_s, self.settings.ingest_lag_s)
         changes = self.lifecycle.apply(conds, now)
@@ -494,6 +496,22 @@ class AlertService:
                 self._closed_period = (start, end)
             return out
         return out + self._evaluate(start, at, closed=False)
+
+    def _publish_visits(self) -> None:
+        """Each cell's latest qualifying visit (the coverage rule's, dwell included) into Redis for
+        the API's live cell states (``CELL_VISITS``): the cells whose visit is newer than said."""
+        visits = self._state.patrol.visits
+        fresh = {c: t for c, t in visits.items() if self._said_visits.get(c) != t}
+        if not fresh:
+            return
+        try:
+            had, _ = (self.client.pipeline(transaction=False).exists(CELL_VISITS)
+                      .hset(CELL_VISITS, mapping={c: repr(t) for c, t in fresh.items()}).execute())
+            self._said_visits = dict(visits) if not had and self._said_visits else {**self._said_visits, **fresh}
+            if not had and len(fresh) < len(visits):  # Redis lost them (flushed, restarted): all again
+                self.client.hset(CELL_VISITS, mapping={c: repr(t) for c, t in visits.items()})
+        except redis.RedisError as e:  # the API shows the latest fixes meanwhile; said again next time
+            log.warning("cell visits not published: %s", e)
 
     def _indicators(self, now: float, closing: bool) -> list[Condition]:
         """Each street's and district's defence-system coverage over the rolling window, from the

@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import json
 import logging
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,9 @@ from assessment.defence import TARGET, Assessor, CoverageError
 from assessment.standards import Standards
 from geofence.grid import Level
 from ingest.hotstate import camera_key, unit_key
+from ingest.mqtt import BrokerAddress, broker_answers
 from store import alerts as alert_store
+from store.records import CELL_VISITS
 
 from . import live, tokens, views
 from .errors import ApiError, errors
@@ -48,7 +49,7 @@ class ApiConfig:
     redis_url: str | None
     standards: Standards
     settings: ApiSettings = ApiSettings()
-    broker: tuple[str, int] | None = None  # for /readyz
+    broker: BrokerAddress | None = None  # for /readyz: an MQTT CONNECT answered
     redis_client: Callable[[], aioredis.Redis] | None = None  # an in-process Redis, where there is no server
     redis_sync: Callable[[], Any] | None = None  # … and its synchronous client
 
@@ -306,7 +307,7 @@ async def readyz(request: web.Request) -> web.Response:
     broker = request.app[CONFIG].broker
     if broker is not None:
         try:
-            await asyncio.wait_for(asyncio.to_thread(socket.create_connection, broker, 3), 5)
+            await asyncio.wait_for(asyncio.to_thread(broker_answers, broker, 3.0), 5)
             parts["broker"] = "ok"
         except Exception as e:
             parts["broker"] = f"error: {type(e).__name__}: {e}".splitlines()[0]
@@ -481,8 +482,12 @@ async def cameras(request: web.Request) -> web.Response:
 async def cells(request: web.Request) -> web.Response:
     reg = await _registry(request)
     std = request.app[CONFIG].standards
+    try:  # the alert service's qualifying visits, where it runs
+        visits = {k.decode(): float(v) for k, v in (await request.app[REDIS].hgetall(CELL_VISITS)).items()}
+    except aioredis.RedisError:
+        visits = {}
     return web.json_response(await _db(request, views.cell_features, reg, std, time.time(),
-                                       _principal(request).districts))
+                                       _principal(request).districts, visits or None))
 
 
 async def checkpoints(request: web.Request) -> web.Response:

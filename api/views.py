@@ -132,17 +132,22 @@ def camera_rows(conn: psycopg.Connection, reg: Registry, std: Standards, states:
 
 
 def cell_features(conn: psycopg.Connection, reg: Registry, std: Standards, now: float,
-                  districts: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The grid cells as GeoJSON with their live coverage state: the latest fix of any unit in
-    the cell (today's last 24 h) against its revisit interval, and an open coverage gap.
+                  districts: frozenset[str] = frozenset(), visits: dict[str, float] | None = None) -> dict[str, Any]:
+    """The grid cells as GeoJSON with their live coverage state: the time since a unit was last
+    there against the cell's revisit interval, and an open coverage gap.
+
+    "Last there" is the end of the cell's latest qualifying visit (dwell included, the coverage
+    rule's) as the alert service publishes them (`visits`); where it does not run, the latest
+    fix in the cell of the last 24 h (`basis` says which).
 
     state: ``gap`` (a coverage_gap alert is open), ``due`` (past three quarters of its revisit
-    interval since a unit was last there), ``ok``, or ``unknown`` (no unit there in 24 h)."""
+    interval since a unit was last there), ``ok``, or ``unknown`` (none there in 24 h)."""
     last = dict(conn.execute("SELECT cell_id, extract(epoch FROM max(ts))::float8 FROM pingan.patrol_ping "
                              "WHERE ts >= to_timestamp(%s) AND cell_id IS NOT NULL GROUP BY cell_id",
                              (now - 86_400,)).fetchall())
     gaps = {a["subject"]: a for a in _open(conn, "coverage_gap")}
     conn.commit()
+    basis = "fix" if visits is None else "visit"
     features = []
     for c in reg.city.grid.leaves:
         where = reg.district.get(c.id)
@@ -150,11 +155,13 @@ def cell_features(conn: psycopg.Connection, reg: Registry, std: Standards, now: 
             continue
         revisit = 60 * (c.revisit_minutes or std.patrol.revisit_minutes[c.priority])
         at = last.get(c.id)
-        since = None if at is None else max(0.0, now - at)
+        there = at if visits is None else visits.get(c.id)
+        since = None if there is None or there < now - 86_400 else max(0.0, now - there)
         state = ("gap" if c.id in gaps else "unknown" if since is None else "due" if since > 0.75 * revisit else "ok")
         features.append({"type": "Feature", "geometry": shapely.geometry.mapping(c.geometry),
                          "properties": {"cell_id": c.id, "name": c.name, "street": c.parent, "district": where,
                                         "priority": str(c.priority), "revisit_s": revisit, "last_fix_at": at,
+                                        "last_visit_at": None if visits is None else visits.get(c.id), "basis": basis,
                                         "since_s": None if since is None else round(since, 1), "state": state,
                                         "gap_since": gaps[c.id]["since"] if c.id in gaps else None}})
     return {"type": "FeatureCollection", "features": features}

@@ -81,6 +81,33 @@ class BrokerAddress:
                    unquote(p.username) if p.username else None, unquote(p.password) if p.password else None, tls)
 
 
+def broker_answers(address: "BrokerAddress", timeout_s: float = 3.0) -> None:
+    """An MQTT CONNECT to the broker and its CONNACK (a throwaway clean session, then
+    DISCONNECT): returns when the broker accepts; raises saying why not (refused, no answer)."""
+    said: list[ReasonCode] = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pingan-ready-{os.getpid()}-{threading.get_ident()}",
+                    protocol=mqtt.MQTTv311, clean_session=True)
+    if address.username:
+        c.username_pw_set(address.username, address.password)
+    if address.tls:
+        c.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    c.on_connect = lambda client, userdata, flags, reason, properties: said.append(reason)
+    try:
+        c.connect(address.host, address.port, keepalive=max(5, int(timeout_s) + 1))
+        end = time.monotonic() + timeout_s
+        while not said and time.monotonic() < end:
+            c.loop(timeout=0.1)
+        if not said:
+            raise TimeoutError(f"no CONNACK from {address.host}:{address.port} within {timeout_s:g} s")
+        if said[0].is_failure:
+            raise ConnectionRefusedError(f"the broker refused the connection: {said[0]}")
+        c.disconnect()
+    finally:
+        sock = c.socket()
+        if sock is not None:
+            sock.close()
+
+
 def _captured(msg: mqtt.MQTTMessage) -> float | None:
     """The MQTT v5 user property "ts" (epoch seconds), when a device sends one."""
     props = getattr(msg, "properties", None)

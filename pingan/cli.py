@@ -478,7 +478,7 @@ def _api(settings: Settings, db_url: str, address, stack: contextlib.ExitStack, 
 
     url = settings.redis.url
     config = ApiConfig(db_url, url, standards(settings.coverage), settings.api,
-                       broker=(address.host, address.port) if address is not None else None,
+                       broker=address,
                        redis_client=lambda: async_redis_client(url), redis_sync=lambda: redis_client(url))
     try:
         server = ApiServer(config).start()

@@ -165,6 +165,7 @@ class Registration(msgspec.Struct, frozen=True):
 
 FEED_STREAM = "pingan:feed"  # Redis stream: what the ingest committed, batch by batch (the live feed)
 ALERT_STREAM = "pingan:alerts"  # Redis stream: alerts as they open, escalate and resolve
+CELL_VISITS = "pingan:cell_visits"  # Redis hash: cell → end of its latest qualifying visit (the alert service's)
 
 
 class FeedBatch(msgspec.Struct, frozen=True):

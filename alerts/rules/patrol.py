@@ -50,6 +50,7 @@ class PatrolState:
     units: dict[str, UnitFixes] = field(default_factory=dict)
     checkins: dict[str, list[CheckinEvent]] = field(default_factory=dict)
     gaps: dict[str, float] = field(default_factory=dict)  # cell → when its open gap was raised
+    visits: dict[str, float] = field(default_factory=dict)  # cell → end of its latest qualifying visit
     seen: set = field(default_factory=set)  # (unit, ts) / (checkpoint, officer, ts, action) already added
 
 
@@ -104,6 +105,8 @@ def evaluate(st: PatrolState, p: PatrolParams, start: float, now: float, *, clos
     cov = patrol_coverage(p.grid, p.index, tracks, start, now, p.std, unobserved)
     out = []
     for cell_id, c in cov.items():
+        if c.last_visit_end is not None and c.last_visit_end > st.visits.get(cell_id, -math.inf):
+            st.visits[cell_id] = c.last_visit_end
         scope = p.cell_scope.get(cell_id, {})
         opened = st.gaps.get(cell_id)
         if opened is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from shapely.geometry import Point, box, mapping
 
 from alerts.lifecycle import Action, Lifecycle, Silence
@@ -286,7 +287,11 @@ def test_a_coverage_gap_opens_when_the_revisit_interval_runs_out_and_resolves_on
                 if not c.active and opened_at is not None and resolved_at is None:
                     resolved_at = t
             assert not (c.subject == "B" and c.active and c.type is T.COVERAGE_GAP)
+        if t == 700:  # the latest visits the service publishes for the API's cell states
+            assert st.visits["A"] == pytest.approx(T0 + 125, abs=5)  # left A at x = 100, halfway 120–130 s
+            assert st.visits["B"] == pytest.approx(T0 + 700, abs=5)  # (still there)
     assert 720 <= opened_at <= 740
+    assert st.visits["A"] == pytest.approx(T0 + 1600, abs=5) and st.visits["B"] == pytest.approx(T0 + 1505, abs=5)
     # back in A from 1505 s (the straight line between x=150 at 1500 s and x=50 at 1510 s crosses into A
     # halfway): a visit once it has lasted the 30 s dwell (1535 s), seen at the next fix, 1540 s
     assert resolved_at == 1540

@@ -4,6 +4,7 @@ role and district), 413, 429, and what an operator sees after devices published.
 
 from __future__ import annotations
 
+import socket
 import time
 
 import jsonschema
@@ -18,7 +19,9 @@ from api.settings import ApiSettings
 from assessment.defence import Assessor
 from assessment.standards import Standards
 from geofence.grid import Level
+from ingest.mqtt import BrokerAddress
 from store import alerts as alert_store
+from store.records import CELL_VISITS
 
 from ..conftest import REDIS_URL, query, wait_for
 
@@ -134,6 +137,21 @@ async def test_who_may_see_and_do_what(db_url, redis_client, people, start_worke
         assert cells["D1S1G2"]["state"] == "gap" and cells["D1S1G2"]["gap_since"] == pytest.approx(NOW - 600)
         visited = {c for (c,) in query(db_url, "SELECT DISTINCT cell_id FROM pingan.patrol_ping WHERE cell_id IS NOT NULL")}
         assert all(p["state"] == "unknown" for c, p in cells.items() if c not in visited and c != "D1S1G2")
+        assert {p["basis"] for p in cells.values()} == {"fix"}  # no alert service here: the latest fixes
+        # where the alert service publishes its qualifying visits, those decide: u01's cell visited
+        # 0.8 of its interval ago is due; a cell with fixes but no visit is unknown; one left 2 min ago, ok
+        other = next(c for c in sorted(cells) if c not in visited and c != "D1S1G2")
+        revisit = cells[here]["revisit_s"]
+        redis_client.hset(CELL_VISITS, mapping={here: NOW - 0.8 * revisit, other: NOW - 120})
+        r = await client.get("/api/v1/cells", headers=auth(people["officer-d1"]))
+        body = await r.json()
+        check(body, 200, "/api/v1/cells")
+        cells = {f["properties"]["cell_id"]: f["properties"] for f in body["features"]}
+        assert {p["basis"] for p in cells.values()} == {"visit"}
+        assert cells[here]["state"] == "due" and cells[here]["since_s"] == pytest.approx(0.8 * revisit, abs=60)
+        assert cells[other]["state"] == "ok" and cells[other]["last_visit_at"] == pytest.approx(NOW - 120)
+        assert all(p["state"] == "unknown" for c, p in cells.items() if c not in (here, other, "D1S1G2"))
+        redis_client.delete(CELL_VISITS)
         wait_for(lambda: query(db_url, "SELECT count(*) FROM pingan.checkin")[0][0] == 3, 30, what="the check-ins")
         r = await client.get("/api/v1/checkpoints", headers=auth(people["chief"]))
         body = await r.json()
@@ -274,3 +292,30 @@ def test_tokens_from_the_command_line(db_url):
     assert pingan("revoke", token_id).returncode == 2
     bad = pingan("create", "--owner", "x", "--role", "janitor")
     assert bad.returncode == 2 and "janitor" in bad.stderr
+
+
+async def test_readiness_asks_the_broker_for_a_connack(db_url, redis_client, broker):
+    """/readyz: an MQTT CONNECT the broker answers; a port where nothing listens, or something that
+    takes the connection but is no broker (no CONNACK): 503 saying which."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    mute = socket.socket()  # takes connections (the kernel's backlog) and never says a word
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)
+    cases = ((BrokerAddress.parse(broker.url), 200, "ok"),
+             (BrokerAddress("127.0.0.1", closed, None, None, False), 503, "ConnectionRefusedError"),
+             (BrokerAddress("127.0.0.1", mute.getsockname()[1], None, None, False), 503, "no CONNACK"))
+    for address, status, said in cases:
+        app = make_app(ApiConfig(db_url, REDIS_URL, Standards(), ApiSettings(), broker=address))
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        try:
+            r = await client.get("/readyz")
+            body = await r.json()
+            check(body, status, "/readyz")
+            assert r.status == status and body["parts"]["database"] == body["parts"]["redis"] == "ok"
+            assert said in body["parts"]["broker"]
+        finally:
+            await client.close()
+    mute.close()

@@ -20,6 +20,7 @@ from api.app import ApiConfig
 from api.server import ApiServer
 from api.settings import ApiSettings
 from assessment.standards import Standards
+from store.records import CELL_VISITS
 
 from ..alerts.test_service import heartbeats, service
 from ..conftest import REDIS_URL, query, wait_for
@@ -86,6 +87,10 @@ def test_an_operator_watches_units_move_and_acknowledges_a_camera_alert(
         page.wait_for_function("() => JSON.parse(document.body.dataset.units || '[]')"
                                ".some(u => u[0] === 'u01' && u[2] > 118.775)", timeout=20_000)
         assert where()[2] == pytest.approx(118.78) and first[2] == pytest.approx(118.75)
+        # the alert service publishes the cells u01 visited (long enough to count) for the cell states
+        wait_for(lambda: redis_client.hlen(CELL_VISITS) > 0, 30, what="the cells' visits published")
+        visited = {k.decode(): float(v) for k, v in redis_client.hgetall(CELL_VISITS).items()}
+        assert all(t0 - 150 <= t <= t0 for t in visited.values()), visited
         # a camera fault: cam05 says it is offline, while the others keep sending their heartbeats
         publisher.publish("pingan/v1/camera/cam05/status", {"status": "offline", "ts": time.time() - 5})
         heartbeats(publisher, time.time() - 1, skip=("cam05",))
