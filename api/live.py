@@ -172,13 +172,17 @@ class Hub:
                 name = keys[stream.decode() if isinstance(stream, bytes) else stream]
                 for eid, fields in entries:
                     self.last[name] = eid.decode()
-                    if name != "feed":
-                        ms += messages(name, eid, fields, self.district_of)
-                        continue
-                    batch = _decode(fields[b"b"])
-                    ms += batch_messages(self.last[name], batch, self.district_of, self.online)
-                    for watch in self.watchers:
-                        watch(batch)
+                    try:
+                        if name != "feed":
+                            ms += messages(name, eid, fields, self.district_of)
+                            continue
+                        batch = _decode(fields[b"b"])
+                        ms += batch_messages(self.last[name], batch, self.district_of, self.online)
+                        for watch in self.watchers:
+                            watch(batch)
+                    except Exception as e:  # one entry the feed cannot read is skipped, said, never the end of it
+                        log.warning("live feed: entry %s of %s skipped: %s: %s", self.last[name], name,
+                                    type(e).__name__, e)
             if ms:
                 self.fan_out(ms)
                 await asyncio.sleep(self.batch_s)
