@@ -117,6 +117,9 @@ class PeriodResult:
     detail: PartResult | None = None  # the one part of a period assessed as one piece
     stored_parts: int = 0
     notes: list[str] = field(default_factory=list)
+    stored_days: list = field(default_factory=list)  # the stored days it was assembled from
+    computed: list[tuple[int, float, list[dict]]] = field(default_factory=list)  # the parts computed now:
+    # (version, seconds, their cells' rows as stored), kept when the assessor is asked to (keep_rows)
 
     @property
     def seconds(self) -> float:
@@ -136,8 +139,10 @@ class Assessor:
     """Assesses periods on one database connection."""
 
     def __init__(self, conn: psycopg.Connection, standards: Standards, *, timescale: bool = False,
-                 clock: Callable[[], float] = time.time, store: bool = True, progress: bool = False):
+                 clock: Callable[[], float] = time.time, store: bool = True, progress: bool = False,
+                 keep_rows: bool = False):
         self.conn = conn
+        self.keep_rows = keep_rows
         self.std = standards
         self.timescale = timescale
         self.clock = clock
@@ -261,6 +266,7 @@ class Assessor:
             for cid, (c, u, n) in cells.items():
                 bucket[cid] = bucket.get(cid, np.zeros(3)) + np.array([c, n, u])
         result.stored_parts = len(reuse)
+        result.stored_days = [p.day for p in reuse]
         for p in tqdm(todo, desc="assessing", unit="part", file=sys.stderr, disable=not self.progress or None,
                       leave=False):
             self._keep(p, self.part(p.start, p.end, p.version), result)
@@ -271,8 +277,11 @@ class Assessor:
         for cid, c in r.cells.items():
             bucket[cid] = bucket.get(cid, np.zeros(3)) + p.seconds * np.array(
                 [c.status is CellStatus.COVERED, c.status is CellStatus.NOT_COVERED, c.status is CellStatus.UNKNOWN])
+        rows = list(_rows(r)) if self.keep_rows else None
+        if rows is not None:
+            into.computed.append((p.version, p.seconds, rows))
         if self.store and p.day is not None and p.end <= self.clock() - SETTLE_S:
-            write_day(self.conn, p.day, p.start, p.end, p.version, self.std.digest(), _rows(r))
+            write_day(self.conn, p.day, p.start, p.end, p.version, self.std.digest(), rows or _rows(r))
 
     # -- roll-ups ------------------------------------------------------------------------------------
     def areas(self, result: PeriodResult, level: Level, by: str = "count") -> list[LevelCoverage]:

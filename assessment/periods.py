@@ -81,6 +81,65 @@ def parse_period(start_text: str, end_text: str, tz: str, now: float) -> tuple[f
     return start, end, note
 
 
+_NAMED = (
+    (re.compile(r"^(\d{4})-Q([1-4])$", re.I), "quarter"),
+    (re.compile(r"^(\d{4})-W(\d{2})$", re.I), "week"),
+    (re.compile(r"^(\d{4})-(\d{2})$"), "month"),
+    (re.compile(r"^(\d{4})$"), "year"),
+    (re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"), "day"),
+)
+NAMED_FORMS = "2026-Q3, 2026, 2026-11, 2026-W47 or 2026-11-20"
+
+
+@dataclass(frozen=True)
+class NamedPeriod:
+    kind: str  # quarter, year, month, week, day
+    label: str  # as written, normalised: 2026-Q3, 2026-W47 …
+    first: date  # its first day
+    after: date  # the day after its last
+
+    def bounds(self, tz: str) -> tuple[float, float]:
+        """[its first midnight, the midnight after it) in the city's time."""
+        return midnight(self.first, tz), midnight(self.after, tz)
+
+    def quarters(self) -> list["NamedPeriod"]:
+        """The quarters it is made of (a year: four; a quarter: itself)."""
+        if self.kind == "quarter":
+            return [self]
+        if self.kind == "year":
+            return [named_period(f"{self.first.year}-Q{q}") for q in range(1, 5)]
+        raise PeriodError(f"{self.label} is not made of quarters")
+
+
+def named_period(text: str) -> NamedPeriod:
+    """A calendar period as assessors name it: a quarter, an ISO week, a month, a year or a day."""
+    t = text.strip()
+    for pattern, kind in _NAMED:
+        m = pattern.match(t)
+        if not m:
+            continue
+        try:
+            y = int(m[1])
+            if kind == "quarter":
+                q = int(m[2])
+                first, after = date(y, 3 * q - 2, 1), (date(y, 3 * q + 1, 1) if q < 4 else date(y + 1, 1, 1))
+                return NamedPeriod(kind, f"{y}-Q{q}", first, after)
+            if kind == "week":
+                first = date.fromisocalendar(y, int(m[2]), 1)
+                return NamedPeriod(kind, f"{y}-W{int(m[2]):02d}", first, first + timedelta(days=7))
+            if kind == "month":
+                mo = int(m[2])
+                first = date(y, mo, 1)
+                return NamedPeriod(kind, f"{y}-{mo:02d}", first, date(y + mo // 12, mo % 12 + 1, 1))
+            if kind == "year":
+                return NamedPeriod(kind, f"{y}", date(y, 1, 1), date(y + 1, 1, 1))
+            first = date(y, int(m[2]), int(m[3]))
+            return NamedPeriod(kind, first.isoformat(), first, first + timedelta(days=1))
+        except ValueError as e:
+            raise PeriodError(f"{text!r} is not a period: {e}") from None
+    raise PeriodError(f"{text!r} is not a period: use {NAMED_FORMS}")
+
+
 def rfc3339(ts: float, tz: str) -> str:
     return datetime.fromtimestamp(ts, ZoneInfo(tz)).isoformat(timespec="seconds")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from . import access, alerting, logs
+from . import access, alerting, logs, reports
 from .config import ConfigError, Settings, load_settings, load_settings_leniently
 
 log = logging.getLogger("pingan")
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--explain", action="store_true",
                    help="after the table, every cell with why: its patrol gap, key cameras and checkpoints")
 
+    reports.add_parser(sub)
     alerting.add_parser(sub)
     alerting.add_diagnose_parser(sub)
     access.add_parser(sub)
@@ -304,6 +305,12 @@ def cmd_coverage(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_report(settings: Settings, args) -> int:
+    from .coverage import standards
+
+    return reports.run(settings, args, _database(settings), standards(settings.coverage))
+
+
 def cmd_sweep(settings: Settings, args) -> int:
     db_url = _database(settings)
     try:
@@ -388,7 +395,7 @@ def cmd_api(settings: Settings, args) -> int:
 
 VERBS = {"run": cmd_run, "ingest": cmd_ingest, "migrate": cmd_migrate, "check": cmd_check,
          "coverage": cmd_coverage, "simulate": cmd_simulate, "sweep": cmd_sweep, "alerts": cmd_alerts,
-         "token": cmd_token, "api": cmd_api}
+         "token": cmd_token, "api": cmd_api, "report": cmd_report}
 
 
 # -- composition -------------------------------------------------------------------------------

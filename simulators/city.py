@@ -30,6 +30,16 @@ def voronoi_cells(n: int, seed: int, bounds: tuple[float, float, float, float] =
     return [p for p in polys if not p.is_empty]
 
 
+DISTRICT_NAMES = ("东城区", "西城区", "南湖区", "北岭区", "中山区", "新港区", "江北区", "高新区", "滨江区", "云台区",
+                  "临川区", "石桥区")
+
+
+def _district_name(did: str) -> str:
+    """Area names as the city writes them (Chinese): 东城区, its 东城第3街道, that street's 12号网格."""
+    k = int(did[1:]) - 1
+    return DISTRICT_NAMES[k] if k < len(DISTRICT_NAMES) else f"第{k + 1}区"
+
+
 def generated_grid(n_cells: int, seed: int = 1, districts: int = 8, streets_per_district: int = 12,
                    key_share: float = 0.1, bounds: tuple[float, float, float, float] = CITY_BOUNDS) -> Grid:
     """A four-level grid of about n_cells leaf cells."""
@@ -44,7 +54,7 @@ def generated_grid(n_cells: int, seed: int = 1, districts: int = 8, streets_per_
     strip = (east - west) / districts
     scol = np.minimum(((centroids[:, 0] - west - dcol * strip) / strip * cols).astype(int), cols - 1)
     srow = np.minimum(((centroids[:, 1] - south) / (north - south) * rows).astype(int), rows - 1)
-    cells: dict[str, GridCell] = {"C": GridCell("C", Level.CITY, None, "City", shapely.box(*bounds))}
+    cells: dict[str, GridCell] = {"C": GridCell("C", Level.CITY, None, "示范市", shapely.box(*bounds))}
     members: dict[str, list[int]] = {}
     for i in range(len(polys)):
         members.setdefault(f"D{dcol[i] + 1:02d}S{srow[i] * cols + scol[i] + 1:03d}", []).append(i)
@@ -52,15 +62,15 @@ def generated_grid(n_cells: int, seed: int = 1, districts: int = 8, streets_per_
     for sid, idx in sorted(members.items()):
         did = sid[:3]
         street = shapely.union_all([polys[i] for i in idx])
-        cells[sid] = GridCell(sid, Level.STREET, did, f"Street {sid}", street)
+        cells[sid] = GridCell(sid, Level.STREET, did, f"{_district_name(did)[:-1]}第{int(sid[4:])}街道", street)
         district_parts.setdefault(did, []).append(street)
         for n, i in enumerate(idx):
             cid = f"{sid}G{n + 1:04d}"
             key = rng.random() < key_share
-            cells[cid] = GridCell(cid, Level.GRID, sid, f"Grid {cid}", polys[i],
+            cells[cid] = GridCell(cid, Level.GRID, sid, f"{cells[sid].name}{n + 1}号网格", polys[i],
                                   Priority.KEY if key else Priority.NORMAL)
     for did, parts in district_parts.items():
-        cells[did] = GridCell(did, Level.DISTRICT, "C", f"District {did}", shapely.union_all(parts))
+        cells[did] = GridCell(did, Level.DISTRICT, "C", _district_name(did), shapely.union_all(parts))
     return Grid.from_cells(cells)
 
 

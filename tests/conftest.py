@@ -6,8 +6,10 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
@@ -271,3 +273,23 @@ def start_worker(broker: Mosquitto, db_url: str, redis_client: redis.Redis):
     for w in started:
         if w.thread.is_alive():
             w.stop()
+
+
+# -- the browser -----------------------------------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+SHOTS = Path(os.environ.get("PINGAN_TEST_OUTPUT", Path(__file__).resolve().parent / "output"))  # screenshots
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Debian's Chromium through Playwright (no browser download), headless, on a fresh profile."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (tests/run.sh installs it)")
+    with playwright.sync_playwright() as p:  # a fresh profile: a user-data-dir of the test's own
+        context = p.chromium.launch_persistent_context(tmp_path / "profile", executable_path=CHROMIUM, headless=True,
+                                                       args=FLAGS, viewport={"width": 1600, "height": 900})
+        yield context
+        context.close()

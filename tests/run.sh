@@ -33,6 +33,9 @@ bash tests/timescale/build.sh
 # -- Debian's Chromium, for the dashboard's browser test, and a font with Chinese in it ------------
 if ! have chromium; then apt_install chromium; fi
 if ! fc-list :lang=zh 2>/dev/null | grep -q .; then apt_install fonts-wqy-zenhei; fi
+# … pdftoppm and pdffonts, to look at the PDF reports; Pango, which WeasyPrint draws them with
+if ! have pdftoppm; then apt_install poppler-utils; fi
+if ! ldconfig -p | grep -q libpango-1.0; then apt_install libpango-1.0-0 libpangoft2-1.0-0; fi
 
 # -- PostgreSQL --------------------------------------------------------------------------------
 PGHOST_=127.0.0.1 PGPORT_=5432

@@ -6,11 +6,8 @@ acknowledges it, and a screenshot of the wall screen is kept."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 import urllib.request
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -23,24 +20,7 @@ from assessment.standards import Standards
 from store.records import CELL_VISITS
 
 from ..alerts.test_service import heartbeats, service
-from ..conftest import REDIS_URL, query, wait_for
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-SHOTS = Path(os.environ.get("PINGAN_TEST_OUTPUT", Path(__file__).resolve().parents[1] / "output"))
-
-
-@pytest.fixture
-def browser(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed (tests/run.sh installs it)")
-    with playwright.sync_playwright() as p:  # a fresh profile: a user-data-dir of the test's own
-        context = p.chromium.launch_persistent_context(tmp_path / "profile", executable_path=CHROMIUM, headless=True,
-                                                       args=FLAGS, viewport={"width": 1600, "height": 900})
-        yield context
-        context.close()
+from ..conftest import REDIS_URL, SHOTS, query, wait_for
 
 
 def units(url: str, token: str) -> list[dict]:

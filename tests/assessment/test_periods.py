@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from assessment.periods import PeriodError, city_days, parse_period, parse_time, split
+from assessment.periods import PeriodError, city_days, named_period, parse_period, parse_time, split
 
 TZ = "Asia/Shanghai"
 Z = ZoneInfo(TZ)
@@ -64,3 +64,29 @@ def test_city_days_overlapping_a_period():
     d = list(city_days(datetime(2026, 3, 29, 1, tzinfo=berlin).timestamp(),
                        datetime(2026, 3, 29, 2, tzinfo=berlin).timestamp(), "Europe/Berlin"))
     assert [(day, (d1 - d0) / 3600) for day, d0, d1 in d] == [(date(2026, 3, 29), 23.0)]
+
+
+def test_periods_assessors_name():
+    tz = TZ
+    cases = {  # as written → (label, first midnight, the midnight after), in the city's time (UTC+8)
+        "2026-Q3": ("2026-Q3", "2026-07-01T00:00:00+08:00", "2026-10-01T00:00:00+08:00"),
+        "2026-q4": ("2026-Q4", "2026-10-01T00:00:00+08:00", "2027-01-01T00:00:00+08:00"),
+        "2026": ("2026", "2026-01-01T00:00:00+08:00", "2027-01-01T00:00:00+08:00"),
+        "2026-11": ("2026-11", "2026-11-01T00:00:00+08:00", "2026-12-01T00:00:00+08:00"),
+        "2026-12": ("2026-12", "2026-12-01T00:00:00+08:00", "2027-01-01T00:00:00+08:00"),
+        # ISO week 47 of 2026: Monday 16 November to Sunday 22 November
+        "2026-W47": ("2026-W47", "2026-11-16T00:00:00+08:00", "2026-11-23T00:00:00+08:00"),
+        # week 1 of 2027 starts on Monday 4 January 2027 (its Thursday, the 7th, is in 2027)
+        "2027-W01": ("2027-W01", "2027-01-04T00:00:00+08:00", "2027-01-11T00:00:00+08:00"),
+        "2026-11-20": ("2026-11-20", "2026-11-20T00:00:00+08:00", "2026-11-21T00:00:00+08:00"),
+    }
+    for text, (label, first, after) in cases.items():
+        p = named_period(text)
+        a, b = p.bounds(tz)
+        assert (p.label, datetime.fromtimestamp(a, Z).isoformat(), datetime.fromtimestamp(b, Z).isoformat()) == (
+            label, first, after), text
+    assert [q.label for q in named_period("2026").quarters()] == ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]
+    for bad, why in (("2026-Q5", "use 2026-Q3"), ("2026-W54", "is not a period"), ("2026-13", "is not a period"),
+                     ("last quarter", "use 2026-Q3, 2026, 2026-11, 2026-W47 or 2026-11-20")):
+        with pytest.raises(PeriodError, match=why):
+            named_period(bad)

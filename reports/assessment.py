@@ -1,0 +1,145 @@
+"""The quarterly assessment as a document: per district and per street/township the composite
+defence-system coverage against 90% and its three parts, each with its unknown share beside it,
+the attainment rate, a coverage map of the city, the trend over the period's days."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from assessment.defence import TARGET, Assessor, PeriodResult
+from assessment.periods import rfc3339
+from assessment.report import AreaFigures, assessment
+from geofence.grid import Level
+
+from . import charts
+from .document import Headline, Report, Table
+
+COLUMNS = (("area_id", "area 区域"), ("name", "name 名称"), ("cells", "cells 网格"), ("coverage", "coverage 覆盖率"),
+           ("coverage_unknown", "unknown 未知"), ("coverage_not", "not covered 未覆盖"), ("meets", "≥ 90%"),
+           ("patrol", "patrol 巡逻"), ("patrol_unknown", "patrol unknown"), ("cameras", "key cameras 重点摄像机"),
+           ("cameras_unknown", "cameras unknown"), ("outages", "outages 故障次数"),
+           ("checkpoints", "checkpoints 卡口"), ("checkpoints_unknown", "checkpoints unknown"))
+PERCENT = frozenset(k for k, _ in COLUMNS if k not in ("area_id", "name", "cells", "meets", "outages"))
+
+METHODS = [
+    "Defence-system coverage (composite) of an area: the share of its cells' assessed time in which the cell was "
+    "covered — a cell is covered in a day when its patrol met the revisit standard, its key-location cameras met the "
+    "uptime standard and its checkpoints the staffing standard; not covered when any of them failed; unknown when "
+    "none failed but one could not be judged (the ingest not receiving, a silent unit). Unknown is never counted "
+    "covered. Cells count equally.",
+    "Patrol: the share of the area's cell-time whose patrol met the revisit standard (a visit is a stay of at least "
+    "the kind's dwell time; a gap longer than the cell's revisit interval inside the active hours fails the day).",
+    "Key cameras: seconds up over seconds up + down + unknown of the key-location cameras in the area (a heartbeat "
+    "counts the camera up until it is missed; silence past the missed heartbeats is down; time the ingest was not "
+    "receiving is unknown). Outages: down spells begun in the period.",
+    "Checkpoints: minutes staffed by at least min_staff officers over the minutes scheduled; unknown minutes are "
+    "those the ingest was not receiving.",
+    "The area meets the standard when its composite coverage is at least 90%. Attainment rate: the share of the "
+    "districts (streets/townships) that meet it, against 90%.",
+    "Every figure is summed from the stored daily results (pingan.coverage_daily); days not yet stored are assessed "
+    "from the raw data once and stored.",
+]
+
+
+def _row(f: AreaFigures) -> dict:
+    def part(s, attr):
+        return None if s is None else getattr(s, attr)
+
+    return {"area_id": f.area_id, "name": f.name, "level": f.level, "cells": f.cells, "coverage": f.coverage.met,
+            "coverage_unknown": f.coverage.unknown, "coverage_not": f.coverage.not_met, "meets": f.meets,
+            "patrol": part(f.patrol, "met"), "patrol_unknown": part(f.patrol, "unknown"),
+            "cameras": part(f.cameras, "met"), "cameras_unknown": part(f.cameras, "unknown"), "outages": f.outages,
+            "checkpoints": part(f.checkpoints, "met"), "checkpoints_unknown": part(f.checkpoints, "unknown")}
+
+
+def _attainment(rows: list[dict]) -> float | None:
+    return sum(r["meets"] for r in rows) / len(rows) if rows else None
+
+
+def daily_coverage(a: Assessor, result: PeriodResult, areas: dict[str, str]) -> tuple[list[str], dict[str, list]]:
+    """Per day of the period: the covered share of each area's cells (areas: cell → area), from the stored days."""
+    cells, owners = list(areas), [areas[c] for c in areas]
+    rows = a.conn.execute(
+        "WITH m AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS m(cell, area)) "
+        "SELECT d.day, m.area, sum(date_part('epoch', d.part_to - d.part_from)) FILTER (WHERE d.status = 'covered'), "
+        "sum(date_part('epoch', d.part_to - d.part_from)) FROM pingan.coverage_daily d JOIN m ON m.cell = d.cell_id "
+        "WHERE d.part_from >= to_timestamp(%s) AND d.part_to <= to_timestamp(%s) AND d.standard = %s "
+        "GROUP BY d.day, m.area ORDER BY d.day", (cells, owners, result.start, result.end, a.std.digest())).fetchall()
+    a.conn.commit()
+    days = sorted({r[0] for r in rows})
+    at = {d: k for k, d in enumerate(days)}
+    series: dict[str, list] = {}
+    for day, area, covered, total in rows:
+        series.setdefault(area, [None] * len(days))[at[day]] = (covered or 0.0) / total if total else None
+    return [d.isoformat() for d in days], series
+
+
+def completeness(a: Assessor, result: PeriodResult) -> dict:
+    """What the data behind the figures covered: the ingest receiving, units and cameras heard."""
+    conn = a.conn
+    units_heard = conn.execute("SELECT count(DISTINCT unit_id) FROM pingan.patrol_ping WHERE ts >= to_timestamp(%s) "
+                               "AND ts < to_timestamp(%s)", (result.start, result.end)).fetchone()[0]
+    cams_heard = conn.execute("SELECT count(DISTINCT camera_id) FROM pingan.camera_health WHERE ts >= to_timestamp(%s) "
+                              "AND ts < to_timestamp(%s)", (result.start, result.end)).fetchone()[0]
+    conn.commit()
+    city = a.city(max(result.shares) if result.shares else next(iter(p.version for p in result.parts)))
+    return {"ingest receiving": f"{result.observed_s / result.seconds:.1%} of the period",
+            "units heard": f"{units_heard} of {len(city.kinds)} registered ({len(city.kinds) - units_heard} silent)"
+            if len(city.kinds) >= units_heard else f"{units_heard}",
+            "cameras heard": f"{cams_heard} of {len(city.cameras)} registered "
+                             f"({max(0, len(city.cameras) - cams_heard)} silent)"}
+
+
+def build(a: Assessor, result: PeriodResult, label: str, *, charts_too: bool = True,
+          levels: tuple[Level, ...] = (Level.DISTRICT, Level.STREET)) -> Report:
+    tz = a.std.timezone
+    figures = assessment(a, result, levels)
+    rows = [_row(f) for f in figures]
+    districts = [r for r in rows if r["level"] == "district"]
+    streets = [r for r in rows if r["level"] == "street"]
+    city = a.areas(result, Level.CITY)
+    headlines = [Headline("defence-system coverage 防控体系覆盖率 (city)", city[0].covered if city else None, TARGET,
+                          f"unknown {city[0].unknown:.1%}" if city else "")]
+    if districts:
+        headlines.append(Headline("districts meeting 90% 区达标率", _attainment(districts), TARGET,
+                                  f"{sum(r['meets'] for r in districts)} of {len(districts)}"))
+    if streets:
+        headlines.append(Headline("streets/townships meeting 90% 街镇达标率", _attainment(streets), TARGET,
+                                  f"{sum(r['meets'] for r in streets)} of {len(streets)}"))
+    headlines.append(Headline("data received 数据完整率", result.observed_s / result.seconds, None,
+                              "time the ingest was receiving"))
+    tables = [Table(name, title, COLUMNS, rs, PERCENT) for name, title, rs in
+              (("districts", "Districts 区", districts), ("streets", "Streets and townships 街道/乡镇", streets)) if rs]
+    versions = sorted({p.version for p in result.parts})
+    about = {"grid versions": ", ".join(map(str, versions)), "parts assessed": len(result.parts),
+             "parts from stored days": result.stored_parts, **completeness(a, result),
+             "generated": datetime.fromtimestamp(time.time(), ZoneInfo(tz)).isoformat(timespec="seconds")}
+    report = Report("assessment", "Quarterly defence-system assessment 防控体系覆盖考核",
+                    {"label": label, "from": rfc3339(result.start, tz), "to": rfc3339(result.end, tz), "timezone": tz},
+                    about, headlines, tables, METHODS, notes=list(result.notes))
+    if charts_too:
+        if districts:
+            report.charts.append(("Districts against 90% 各区覆盖率", charts.shares_bars(
+                [f"{r['name']}" for r in districts], [r["coverage"] for r in districts],
+                [r["coverage_unknown"] for r in districts], TARGET, "defence-system coverage")))
+        grid = a.city(versions[-1]).grid
+        shares = result.cell_shares()
+        leaves = grid.leaves
+        report.charts.append(("Coverage map 覆盖地图", charts.coverage_map(
+            [c.geometry for c in leaves], [shares[c.id]["covered"] if c.id in shares else None for c in leaves],
+            "each cell: covered share of the period")))
+        owner = {c.id: next((x for x in grid.ancestors[c.id] if grid.cells[x].level is Level.DISTRICT), "C")
+                 for c in leaves}
+        days, series = daily_coverage(a, result, owner)
+        if len(days) > 1:
+            names = {r["area_id"]: r["name"] for r in districts}
+            report.charts.append(("Trend over the period 趋势", charts.trend(
+                days, {names.get(k, k): v for k, v in sorted(series.items())}, TARGET, "covered share per day")))
+        if streets:
+            worst = sorted(streets, key=lambda r: r["coverage"])[:20]
+            report.charts.append(("The 20 streets/townships furthest from 90% 覆盖率最低的街镇", charts.shares_bars(
+                [r["name"] for r in worst], [r["coverage"] for r in worst], [r["coverage_unknown"] for r in worst],
+                TARGET, "defence-system coverage")))
+    return report

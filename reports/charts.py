@@ -1,0 +1,94 @@
+"""Charts as inline SVG, drawn by matplotlib (no pyplot: safe on any thread). Text stays text
+(``svg.fonttype = none``) so the page's CJK fonts draw the area names."""
+
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import matplotlib
+import numpy as np
+import shapely
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+
+matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 9,
+                            "font.family": ["WenQuanYi Zen Hei", "Noto Sans CJK SC", "DejaVu Sans", "sans-serif"]})
+
+GREEN, GREY, RED, AMBER = "#2ea043", "#8b949e", "#d73a49", "#d29922"
+_STATUS = LinearSegmentedColormap.from_list("coverage", [RED, AMBER, GREEN])
+
+
+def _svg(fig: Figure) -> str:
+    out = io.StringIO()
+    fig.savefig(out, format="svg", bbox_inches="tight")
+    text = out.getvalue()
+    return text[text.index("<svg"):]  # inline: no XML prolog
+
+
+def shares_bars(labels: Sequence[str], met: Sequence[float], unknown: Sequence[float], target: float,
+                title: str, flagged: Sequence[bool] = ()) -> str:
+    """Horizontal bars: met (green), unknown (grey), not met (red), the target as a line; the
+    flagged (a yellow card) marked."""
+    n = len(labels)
+    fig = Figure(figsize=(7.5, 0.32 * n + 1.1))
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1]
+    met, unknown = np.asarray(met, float), np.asarray(unknown, float)
+    ax.barh(y, met, color=GREEN, label="达标 met")
+    ax.barh(y, unknown, left=met, color=GREY, label="未知 unknown")
+    ax.barh(y, 1 - met - unknown, left=met + unknown, color=RED, label="未达标 not met")
+    ax.axvline(target, color="#000", linestyle="--", linewidth=1)
+    ax.text(target, n - 0.4, f" {target:.0%}", va="bottom", fontsize=8)
+    ax.set_yticks(y, list(labels))
+    for k, tick in enumerate(ax.get_yticklabels()):  # a yellow card: the label on yellow
+        if k < len(flagged) and flagged[k]:
+            tick.set_bbox({"facecolor": "#ffd33d", "edgecolor": "#9a6700", "pad": 1.5})
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_title(title, loc="left")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0 + 0.9 / (0.32 * n + 1.1)), ncol=3, frameon=False, fontsize=8)
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    return _svg(fig)
+
+
+def coverage_map(polygons: Sequence[shapely.Geometry], covered: Sequence[float | None], title: str) -> str:
+    """The grid's cells coloured by their covered share (red 0 → green 1; grey: not assessed)."""
+    verts, colours = [], []
+    for g, c in zip(polygons, covered, strict=True):
+        for part in getattr(g, "geoms", [g]):
+            verts.append(np.asarray(part.exterior.coords))
+            colours.append(GREY if c is None else _STATUS(c))
+    fig = Figure(figsize=(6.5, 5.2))
+    ax = fig.add_subplot()
+    ax.add_collection(PolyCollection(verts, facecolors=colours, edgecolors="#ffffff", linewidths=0.3))
+    ax.autoscale_view()
+    ax.set_aspect(1 / np.cos(np.radians(np.mean([v[:, 1].mean() for v in verts])) if verts else 1))
+    ax.set_axis_off()
+    ax.set_title(title, loc="left")
+    sm = matplotlib.cm.ScalarMappable(cmap=_STATUS, norm=matplotlib.colors.Normalize(0, 1))
+    bar = fig.colorbar(sm, ax=ax, fraction=0.035, pad=0.02, format=matplotlib.ticker.PercentFormatter(1.0))
+    bar.set_label("covered share of the period 覆盖率")
+    return _svg(fig)
+
+
+def trend(days: Sequence[str], series: dict[str, Sequence[float | None]], target: float, title: str) -> str:
+    """Lines over the days (or weeks, quarters) of the period, the target as a line."""
+    fig = Figure(figsize=(7.5, 2.8))
+    ax = fig.add_subplot()
+    x = np.arange(len(days))
+    for name, values in series.items():
+        ax.plot(x, [np.nan if v is None else v for v in values], marker="o" if len(days) <= 31 else None,
+                markersize=3, linewidth=1.5, label=name)
+    ax.axhline(target, color="#000", linestyle="--", linewidth=1)
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    step = max(1, len(days) // 10)
+    ax.set_xticks(x[::step], [days[k] for k in range(0, len(days), step)], rotation=30, ha="right")
+    ax.set_title(title, loc="left")
+    ax.legend(frameon=False, fontsize=8, ncol=min(4, len(series)))
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    return _svg(fig)
