@@ -13,7 +13,9 @@ from assessment.defence import Assessor, CoverageError
 from assessment.periods import NAMED_FORMS, PeriodError, named_period, parse_period, rfc3339
 from geofence.grid import Level
 
-KINDS = {"assessment": "per district and street/township: defence-system coverage against 90%% and its parts"}
+KINDS = {"assessment": "per district and street/township: defence-system coverage against 90%% and its parts",
+         "ranking": "the quarter's ranking, or the year's from its quarters (--period 2026-Q3 or 2026): yellow cards, "
+                    "years last running, attainment"}
 
 EPILOG = f"""\
 PERIOD: {NAMED_FORMS} (the city's calendar, coverage.timezone); or --from/--to with any time
@@ -39,7 +41,8 @@ def add_parser(sub) -> None:
                    help="which areas' rows (default: districts and streets)")
     p.add_argument("--area", metavar="ID", help="only this area and the areas within it")
     p.add_argument("--format", choices=["json", "csv", "xlsx", "html", "pdf"], default="json")
-    p.add_argument("--table", choices=["districts", "streets"], help="CSV: which table (default: the first)")
+    p.add_argument("--table", metavar="NAME", help="CSV: which table (default: the first; assessment: districts, "
+                                                  "streets; ranking: district_2026-Q3, street_2026 …)")
     p.add_argument("--out", metavar="PATH", help="write here (a directory: a file named for the report in it); "
                                                  "default: standard output for json and csv, else a file here")
 
@@ -66,7 +69,6 @@ def period_of(args, tz: str, now: float) -> tuple[float, float, str, str | None]
 
 def run(settings, args, db_url: str, std) -> int:
     from reports import assessment as assessment_report
-    from reports.document import render
 
     now = time.time()
     try:
@@ -74,6 +76,8 @@ def run(settings, args, db_url: str, std) -> int:
     except PeriodError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.kind == "ranking":
+        return _ranking(args, db_url, std, now)
     levels = {"district": (Level.DISTRICT,), "street": (Level.STREET,), "all": (Level.DISTRICT, Level.STREET)}[args.level]
     try:
         with psycopg.connect(db_url) as conn:
@@ -109,6 +113,31 @@ def run(settings, args, db_url: str, std) -> int:
         if not any(t.rows for t in report.tables):
             print(f"error: no area {args.area!r} in the grid of this period", file=sys.stderr)
             return 2
+    return _write(report, args, label)
+
+
+def _ranking(args, db_url: str, std, now: float) -> int:
+    from reports import ranking as ranking_report
+
+    try:
+        if not args.period or args.start:
+            raise PeriodError("a ranking is of a quarter or a year: --period 2026-Q3 or --period 2026")
+        period = named_period(args.period)
+        with psycopg.connect(db_url) as conn:
+            a = Assessor(conn, std, progress=True, keep_rows=True, clock=lambda: now)
+            report = ranking_report.build(a, period, now, charts_too=args.format in ("html", "pdf"))
+    except (PeriodError, CoverageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except psycopg.OperationalError as e:
+        print(f"error: cannot reach the database: {e}", file=sys.stderr)
+        return 2
+    return _write(report, args, period.label)
+
+
+def _write(report, args, label: str) -> int:
+    from reports.document import render
+
     try:
         body = render(report, args.format, args.table)
     except (ValueError, RuntimeError) as e:

@@ -174,3 +174,75 @@ def test_the_html_and_pdf_assessment_are_drawn(db_url, tmp_path, browser):
     assert len(pages) == 2 and all(p.stat().st_size > 10_000 for p in pages)
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert "WenQuanYi" in fonts  # the Chinese names set in a CJK font, embedded
+
+
+# -- the ranking --------------------------------------------------------------------------------------
+def fill(conn: psycopg.Connection, first: str, after: str, streets: dict[str, str]) -> None:
+    """Stored days [first, after): every cell of each street in the status given for it (composite
+    and patrol alike), and one fix (the period has data)."""
+    version = conn.execute("SELECT max(version) FROM pingan.registry_version").fetchone()[0]
+    cells = [c for c in CELLS]
+    status = [streets[c[:4]] for c in cells]
+    conn.execute(
+        "INSERT INTO pingan.coverage_daily (day, part_from, part_to, cell_id, version, status, patrol, visits, "
+        "longest_gap_s, detail, standard) SELECT d::date, d AT TIME ZONE 'Asia/Shanghai', "
+        "(d + interval '1 day') AT TIME ZONE 'Asia/Shanghai', c.cell, %s, c.status, c.status, 0, 0, "
+        "'{\"cameras\": {}, \"checkpoints\": {}}', %s FROM generate_series(%s::timestamp, %s::timestamp - "
+        "interval '1 day', interval '1 day') d, unnest(%s::text[], %s::text[]) AS c(cell, status)",
+        (version, Standards().digest(), first, after, cells, status))
+    conn.execute("INSERT INTO pingan.patrol_ping (ts, unit_id, lat, lon) VALUES ((%s::timestamp + interval '1 hour') "
+                 "AT TIME ZONE 'Asia/Shanghai', 'u01', 32.03, 118.75)", (first,))
+    conn.commit()
+
+
+def test_the_year_is_ranked_from_its_quarters_with_a_tie_an_unknown_day_and_a_veto(db_url):
+    c, u, n = "covered", "unknown", "not_covered"
+    with psycopg.connect(db_url) as conn:
+        fill(conn, "2025-01-01", "2025-04-01", {"D1S1": c, "D1S2": c, "D2S1": c, "D2S2": n})  # Q1: 3 streets tie at 100
+        fill(conn, "2025-04-01", "2025-07-01", {"D1S1": c, "D1S2": u, "D2S1": n, "D2S2": n})  # Q2
+        fill(conn, "2025-07-01", "2025-10-01", {"D1S1": c, "D1S2": n, "D2S1": c, "D2S2": u})  # Q3: D1 = D2 = 50
+        fill(conn, "2025-10-01", "2026-01-01", {"D1S1": c, "D1S2": c, "D2S1": n, "D2S2": n})  # Q4 …
+        # … but on 5 November nothing was received in D1: unknown that day
+        conn.execute("UPDATE pingan.coverage_daily SET status = 'unknown', patrol = 'unknown' WHERE day = '2025-11-05' "
+                     "AND cell_id LIKE 'D1%%'")
+        # D2 was ranked last in 2023 and 2024 (kept rankings), D1 in 2022
+        conn.cursor().executemany("INSERT INTO pingan.ranking (period, level, area_id, score, rank, last, standard) VALUES "
+                         "(%s, 'district', %s, 0, 2, true, 'x')", [("2023", "D2"), ("2024", "D2"), ("2022", "D1")])
+        conn.commit()
+    r = report(db_url, "ranking", "--period", "2025", "--format", "json")
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    doc = json.loads(r.stdout)
+    year = {x["area_id"]: x for x in doc["district_2025"]}
+    # D1: Q1 100, Q2 50 (D1S2 unknown, counted not covered), Q3 50, Q4 91 of 92 days = 98.913…
+    d1 = (100 + 50 + 50 + 100 * 91 / 92) / 4
+    assert year["D1"]["score"] == pytest.approx(round(d1, 2)) and year["D1"]["rank"] == 1
+    # D2: Q1 50, Q2 0, Q3 50, Q4 0: last, the third year running (2023, 2024 kept): the veto
+    assert year["D2"]["score"] == pytest.approx(25.0)
+    assert (year["D2"]["rank"], year["D2"]["yellow_card"], year["D2"]["years_last"], year["D2"]["veto"]) == (2, True, 3, True)
+    assert (year["D1"]["yellow_card"], year["D1"]["years_last"], year["D1"]["veto"]) == (False, 0, False)
+    assert any("一票否决" in note and "District 2" in note for note in doc["notes"])
+    # Q3: D1 and D2 both 50; D1 first on the smaller unknown share (D2S2 unknown all quarter)
+    q3 = {x["area_id"]: x for x in doc["district_2025-Q3"]}
+    assert (q3["D1"]["score"], q3["D2"]["score"], q3["D1"]["rank"], q3["D2"]["rank"]) == (50, 50, 1, 2)
+    assert q3["D2"]["unknown"] == pytest.approx(0.5) and q3["D2"]["yellow_card"]
+    # Q1, streets: three at 100 share rank 1; D2S2 fourth and last
+    q1 = {x["area_id"]: (x["rank"], x["yellow_card"]) for x in doc["street_2025-Q1"]}
+    assert q1 == {"D1S1": (1, False), "D1S2": (1, False), "D2S1": (1, False), "D2S2": (4, True)}
+    # attainment: no district met 90% over the year (D1 74.7); streets: D1S1 at 99.7 only, 1 of 4
+    head = {h["label"]: h for h in doc["headlines"]}
+    assert head["districts meeting 90% (2025) 达标率"]["value"] == 0
+    assert head["streets meeting 90% (2025) 达标率"]["value"] == pytest.approx(0.25)
+    # the closed year and its quarters are kept: a later year counts from them
+    with psycopg.connect(db_url) as conn:
+        kept = conn.execute("SELECT period, area_id, rank, last FROM pingan.ranking WHERE level = 'district' AND "
+                            "period LIKE '2025%%' ORDER BY 1, 2").fetchall()
+    assert kept == [("2025", "D1", 1, False), ("2025", "D2", 2, True), ("2025-Q1", "D1", 1, False),
+                    ("2025-Q1", "D2", 2, True), ("2025-Q2", "D1", 1, False), ("2025-Q2", "D2", 2, True),
+                    ("2025-Q3", "D1", 1, False), ("2025-Q3", "D2", 2, True), ("2025-Q4", "D1", 1, False),
+                    ("2025-Q4", "D2", 2, True)]
+    # the document: a chart per ranking (the yellow card on yellow), the quarters' trend, the rows flagged
+    r = report(db_url, "ranking", "--period", "2025", "--format", "html", "--out", str(SHOTS / "ranking-2025.html"))
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    page = (SHOTS / "ranking-2025.html").read_text()
+    # (the year's ranking of each level and the quarters' trend drawn; a row flagged for each last of each ranking)
+    assert page.count("<svg") == 3 and page.count('flag">') >= 10 and "#ffd33d" in page
