@@ -12,10 +12,13 @@ import psycopg
 from assessment.defence import Assessor, CoverageError
 from assessment.periods import NAMED_FORMS, PeriodError, named_period, parse_period, rfc3339
 from geofence.grid import Level
+from store.registry import versions_between
 
 KINDS = {"assessment": "per district and street/township: defence-system coverage against 90%% and its parts",
          "ranking": "the quarter's ranking, or the year's from its quarters (--period 2026-Q3 or 2026): yellow cards, "
-                    "years last running, attainment"}
+                    "years last running, attainment",
+         "uptime": "for maintenance teams: per camera, street, district and category availability against the SLA, "
+                   "outages, MTTR, longest outage, image faults"}
 
 EPILOG = f"""\
 PERIOD: {NAMED_FORMS} (the city's calendar, coverage.timezone); or --from/--to with any time
@@ -40,6 +43,8 @@ def add_parser(sub) -> None:
     p.add_argument("--level", choices=["district", "street", "all"], default="all",
                    help="which areas' rows (default: districts and streets)")
     p.add_argument("--area", metavar="ID", help="only this area and the areas within it")
+    p.add_argument("--sla", type=float, default=0.95, metavar="SHARE",
+                   help="uptime: the availability key-location cameras are held to (default 0.95)")
     p.add_argument("--format", choices=["json", "csv", "xlsx", "html", "pdf"], default="json")
     p.add_argument("--table", metavar="NAME", help="CSV: which table (default: the first; assessment: districts, "
                                                   "streets; ranking: district_2026-Q3, street_2026 …)")
@@ -78,6 +83,9 @@ def run(settings, args, db_url: str, std) -> int:
         return 2
     if args.kind == "ranking":
         return _ranking(args, db_url, std, now)
+    if not 0 < args.sla <= 1:
+        print(f"error: --sla is a share between 0 and 1 (0.95 for 95%), not {args.sla}", file=sys.stderr)
+        return 2
     levels = {"district": (Level.DISTRICT,), "street": (Level.STREET,), "all": (Level.DISTRICT, Level.STREET)}[args.level]
     try:
         with psycopg.connect(db_url) as conn:
@@ -85,6 +93,14 @@ def run(settings, args, db_url: str, std) -> int:
                              .fetchone()[0])
             conn.commit()
             a = Assessor(conn, std, timescale=timescale, progress=True, keep_rows=True, clock=lambda: now)
+            if args.kind == "uptime":
+                from reports import uptime as uptime_report
+
+                if not versions_between(conn, start, end):
+                    raise CoverageError("no grid was loaded for the period: run `pingan migrate` with grid.path set")
+                report = uptime_report.build(a, start, end, label, now, args.sla, charts_too=args.format in ("html", "pdf"),
+                                             notes=[note] if note else [])
+                return _write(report, args, label)
             result = a.period(start, end)
             if note:
                 result.notes.append(note)

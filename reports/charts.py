@@ -92,3 +92,18 @@ def trend(days: Sequence[str], series: dict[str, Sequence[float | None]], target
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
     return _svg(fig)
+
+
+def bars(labels: Sequence[str], values: Sequence[float], title: str, unit: str) -> str:
+    """Plain horizontal bars, largest first as given."""
+    n = max(1, len(labels))
+    fig = Figure(figsize=(7.5, 0.32 * n + 0.9))
+    ax = fig.add_subplot()
+    y = np.arange(len(labels))[::-1]
+    ax.barh(y, values, color=AMBER)
+    ax.set_yticks(y, list(labels))
+    ax.set_xlabel(unit)
+    ax.set_title(title, loc="left")
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    return _svg(fig)

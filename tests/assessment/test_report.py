@@ -21,7 +21,7 @@ from assessment.defence import Assessor
 from assessment.report import assessment
 from assessment.standards import Standards
 
-from ..conftest import SHOTS
+from ..conftest import SHOTS, observed
 
 Z = ZoneInfo("Asia/Shanghai")
 DAY = 86_400.0
@@ -246,3 +246,45 @@ def test_the_year_is_ranked_from_its_quarters_with_a_tie_an_unknown_day_and_a_ve
     page = (SHOTS / "ranking-2025.html").read_text()
     # (the year's ranking of each level and the quarters' trend drawn; a row flagged for each last of each ranking)
     assert page.count("<svg") == 3 and page.count('flag">') >= 10 and "#ffd33d" in page
+
+
+# -- camera uptime -------------------------------------------------------------------------------------
+def test_the_uptime_report_of_two_cameras_worked_by_hand(db_url):
+    """20 November, the ingest receiving all day. cam01 (heartbeat 60 s, 3 missed = an outage) beats
+    every minute but is silent 10:00 → 12:00 and 15:00 → 15:30; cam02 beats all day. cam02's picture
+    was blurred 08:00–09:30 and dark from 22:00 the day before to 01:00; cam01's blurred from 23:00, still."""
+    h = 3600
+    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
+        beats = [t for t in range(0, 86_400, 60) if not (10 * h < t < 12 * h or 15 * h < t < 15.5 * h)]
+        cur.execute("INSERT INTO pingan.camera_health (ts, camera_id, online) SELECT to_timestamp(%s + t), 'cam01', true "
+                    "FROM unnest(%s::int[]) t", (D20, beats))
+        cur.execute("INSERT INTO pingan.camera_health (ts, camera_id, online) SELECT to_timestamp(%s + 60 * i), 'cam02', "
+                    "true FROM generate_series(0, 1439) i", (D20,))
+        for k, (cam, kind, since, until) in enumerate((("cam02", "image_blur", 8 * h, 9.5 * h),
+                                                       ("cam02", "image_dark", -2 * h, 1 * h),
+                                                       ("cam01", "image_blur", 23 * h, None))):
+            cur.execute("INSERT INTO pingan.alert (alert_id, type, subject, severity, state, since, opened_at, "
+                        "resolved_at) VALUES (%s, %s, %s, 'minor', %s, to_timestamp(%s), to_timestamp(%s), "
+                        "to_timestamp(%s))", (f"00000000-0000-4000-8000-00000000000{k}", kind, cam,
+                                              "open" if until is None else "resolved", D20 + since, D20 + since,
+                                              None if until is None else D20 + until))
+    observed(db_url, D20 - DAY, D20 + 2 * DAY)
+    r = report(db_url, "uptime", "--period", "2026-11-20", "--format", "json")
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    doc = json.loads(r.stdout)
+    cams = {c["camera_id"]: c for c in doc["cameras"]}
+    # cam01: down from the first missed beat (10:01, 15:01) until heard again (12:00, 15:30): 7,140 + 1,740 s
+    down = 7_140 + 1_740
+    c1 = cams["cam01"]
+    assert c1["availability"] == pytest.approx((86_400 - down) / 86_400) and c1["unknown"] == 0
+    assert c1["outages"] == 2 and c1["mttr_h"] == round(down / 2 / h, 2)
+    assert c1["longest_outage_h"] == round(7_140 / h, 2)  # 10:01 → 12:00, over two stored hours
+    assert c1["image_faults"] == "blur 1" and c1["image_fault_h"] == 1.0  # 23:00 → midnight
+    assert doc["cameras"][0]["camera_id"] == "cam01"  # the worst first
+    c2 = cams["cam02"]
+    assert c2["availability"] == 1.0 and c2["outages"] == 0 and c2["mttr_h"] is None
+    assert c2["image_faults"] == "blur 1, dark 1" and c2["image_fault_h"] == 2.5  # 1.5 h + 1 h of the 20th
+    # cam01 is a main-street camera, a key location: 89.7% < 95%; cam02 (busy junction) at 100%
+    assert c1["key"] and c1["meets_sla"] is False and c2["meets_sla"] is True
+    # the cameras never heard from are unknown all day, listed last
+    assert all(c["availability"] is None and c["unknown"] == 1.0 for c in doc["cameras"][2:])
