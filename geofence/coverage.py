@@ -208,6 +208,26 @@ class ActiveClock:
         return np.where(t < starts[0], 0.0, self._cum[i] + inside)
 
 
+def visits(track: Track, index: CellIndex, std: PatrolStandard = PatrolStandard()
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One unit's visits as the coverage rule counts them: (cell index into the grid's leaves,
+    start, end) of each unbroken stay of at least its kind's dwell time."""
+    out = _Stays()
+    _stays_of(track, index, std, out)
+    if not out.cell:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    return np.concatenate(out.cell), np.concatenate(out.start), np.concatenate(out.end)
+
+
+def track_metres(track: Track, max_gap_s: float) -> float:
+    """The length of a track over its known stretches (consecutive fixes at most max_gap_s apart)."""
+    if len(track.ts) < 2:
+        return 0.0
+    known = np.diff(track.ts) <= max_gap_s
+    d = _GEOD.inv(track.lon[:-1][known], track.lat[:-1][known], track.lon[1:][known], track.lat[1:][known])[2]
+    return float(np.sum(d))
+
+
 def patrol_coverage(grid: Grid, index: CellIndex, tracks: Iterable[Track], start: float, end: float,
                     std: PatrolStandard = PatrolStandard(),
                     unobserved: Sequence[tuple[float, float]] = ()) -> dict[str, CellCoverage]:

@@ -18,7 +18,9 @@ KINDS = {"assessment": "per district and street/township: defence-system coverag
          "ranking": "the quarter's ranking, or the year's from its quarters (--period 2026-Q3 or 2026): yellow cards, "
                     "years last running, attainment",
          "uptime": "for maintenance teams: per camera, street, district and category availability against the SLA, "
-                   "outages, MTTR, longest outage, image faults"}
+                   "outages, MTTR, longest outage, image faults",
+         "patrol": "per unit and team: minutes per cell, visits, cells never visited, revisit intervals exceeded, "
+                   "track length, silent stretches"}
 
 EPILOG = f"""\
 PERIOD: {NAMED_FORMS} (the city's calendar, coverage.timezone); or --from/--to with any time
@@ -93,13 +95,16 @@ def run(settings, args, db_url: str, std) -> int:
                              .fetchone()[0])
             conn.commit()
             a = Assessor(conn, std, timescale=timescale, progress=True, keep_rows=True, clock=lambda: now)
-            if args.kind == "uptime":
+            if args.kind in ("uptime", "patrol"):
+                from reports import patrol as patrol_report
                 from reports import uptime as uptime_report
 
                 if not versions_between(conn, start, end):
                     raise CoverageError("no grid was loaded for the period: run `pingan migrate` with grid.path set")
-                report = uptime_report.build(a, start, end, label, now, args.sla, charts_too=args.format in ("html", "pdf"),
-                                             notes=[note] if note else [])
+                drawn, notes = args.format in ("html", "pdf"), [note] if note else []
+                report = (uptime_report.build(a, start, end, label, now, args.sla, charts_too=drawn, notes=notes)
+                          if args.kind == "uptime" else patrol_report.build(a, start, end, label, charts_too=drawn,
+                                                                            notes=notes))
                 return _write(report, args, label)
             result = a.period(start, end)
             if note:

@@ -288,3 +288,39 @@ def test_the_uptime_report_of_two_cameras_worked_by_hand(db_url):
     assert c1["key"] and c1["meets_sla"] is False and c2["meets_sla"] is True
     # the cameras never heard from are unknown all day, listed last
     assert all(c["availability"] is None and c["unknown"] == 1.0 for c in doc["cameras"][2:])
+
+
+# -- patrol ---------------------------------------------------------------------------------------------
+def test_the_patrol_report_of_a_unit_worked_by_hand(db_url):
+    """20 November, the ingest receiving all day. u01 (a car, team D1S1) parks in D1S1G1 08:00–08:10
+    (a fix every 10 s), is silent until 09:00, parks in D1S1G2 09:00–09:05, then drives 0.005° north
+    (still in G2) in 100 s. Its teammates u05 and ot-alice never send a fix."""
+    rows = [(8 * 3600 + t, 118.75, 32.0275) for t in range(0, 601, 10)]
+    rows += [(9 * 3600 + t, 118.77, 32.0275) for t in range(0, 301, 10)]
+    rows += [(9 * 3600 + 300 + 10 * k, 118.77, 32.0275 + 0.0005 * k) for k in range(1, 11)]
+    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO pingan.patrol_ping (ts, unit_id, lon, lat) VALUES (to_timestamp(%s), 'u01', %s, %s)",
+                        [(D20 + t, lon, lat) for t, lon, lat in rows])
+    observed(db_url, D20 - DAY, D20 + 2 * DAY)
+    r = report(db_url, "patrol", "--period", "2026-11-20", "--format", "json")
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    doc = json.loads(r.stdout)
+    u01 = next(u for u in doc["units"] if u["unit_id"] == "u01")
+    # visits: G1 08:00–08:10 (10 min), G2 09:00–09:06:40 (6 min 40 s, the drive included: it stays in G2)
+    assert (u01["fixes"], u01["visits"], u01["cells"]) == (len(rows), 2, 2)
+    assert u01["patrol_min"] == pytest.approx(10 + 400 / 60, abs=0.1)
+    minutes = {c["cell_id"]: c["minutes"] for c in doc["cells"] if c["unit_id"] == "u01"}
+    assert minutes == pytest.approx({"D1S1G1": 10.0, "D1S1G2": 6.7}, abs=0.05)
+    # the track: 0.005° of latitude at 32° N is 554.6 m (111,000 m a degree, near enough: 1%)
+    assert u01["km"] == pytest.approx(0.5546, rel=0.01)
+    # one silent stretch, 08:10 → 09:00
+    assert (u01["silent"], u01["silent_min"]) == (1, 50.0)
+    alice = next(u for u in doc["units"] if u["unit_id"] == "ot-alice")
+    assert (alice["fixes"], alice["visits"], alice["km"]) == (0, 0, 0)
+    team = next(t for t in doc["teams"] if t["team_id"] == "D1S1")
+    # D1S1's four cells: G1, G2 visited; G3, G4 never. Every one went past its revisit interval
+    # (G1 and G2: from midnight to 08:00 / 09:00 is past 240 min; G3 and G4 never visited)
+    assert (team["units"], team["cells"], team["visited"], team["never_visited"]) == (3, 4, 2, 2)
+    assert team["never_visited_cells"] == ["D1S1G3", "D1S1G4"] and team["revisit_exceeded"] == 4
+    other = next(t for t in doc["teams"] if t["team_id"] == "D2S1")
+    assert (other["visited"], other["km"], other["visits"]) == (0, 0, 0)
