@@ -632,6 +632,40 @@ async def coverage(request: web.Request) -> web.Response:
     return web.json_response({"from": start, "to": end, "level": str(level), "target": TARGET, "areas": rows})
 
 
+CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "html": "text/html", "pdf": "application/pdf",
+                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+async def report(request: web.Request) -> web.Response:
+    from reports.make import Ask, ReportError, make
+
+    q = request.query
+    area = q.get("area")
+    principal = _principal(request)
+    if principal.districts:  # a district-limited token: a report of an area within its districts
+        reg = await _registry(request)
+        if area is None or reg.district.get(area) not in principal.districts:
+            raise ApiError(403, "this token sees only " + ", ".join(sorted(principal.districts)) +
+                           ": ask for a report of an area within them (area=…)")
+    fmt = _choice(request, "format", "json", tuple(CONTENT_TYPES))
+    ask = Ask(request.match_info["kind"], q.get("period"), q.get("from"), q.get("to", "now"),
+              _choice(request, "level", "all", ("district", "street", "all")), area,
+              _number(request, "sla", 0.95, 1e-9, 1.0), fmt, q.get("table"))
+    std = request.app[CONFIG].standards
+
+    def made(conn):
+        try:
+            return make(conn, std, ask, time.time())
+        except ReportError as e:
+            raise ApiError(400, str(e)) from None
+
+    _, body, name = await _db(request, made)
+    charset = "utf-8" if fmt in ("json", "csv", "html") else None
+    return web.Response(body=body, content_type=CONTENT_TYPES[fmt], charset=charset,
+                        headers={"Content-Disposition": f'{"inline" if fmt in ("json", "html", "pdf") else "attachment"}; '
+                                                        f'filename="{name}"'})
+
+
 async def live_feed(request: web.Request) -> web.WebSocketResponse:
     await _registry(request)  # (the districts of what the feed carries)
     return await live.serve(request, request.app[HUB], _principal(request))
@@ -676,6 +710,7 @@ ROUTES = [
     web.get("/metrics", metrics),
     web.get("/api/v1/openapi.json", openapi),
     web.get("/api/v1/units", units),
+    web.get("/api/v1/reports/{kind}", report),
     web.get("/api/v1/units/{unit_id}/track", unit_track),
     web.get("/api/v1/cameras", cameras),
     web.get("/api/v1/cameras/{camera_id}/{kind:snapshot|reference}", camera_image),

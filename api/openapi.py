@@ -187,5 +187,27 @@ DOCUMENT = {
             "responses": {**_ok("Coverage", "coverage"),
                           "422": {"description": "the period cannot be assessed (the reason says why)",
                                   "content": {"application/json": {"schema": _ref("Error")}}}}}},
+        "/api/v1/reports/{kind}": {"get": {
+            "summary": "a report as a document (the same as `pingan report KIND`)",
+            "description": "assessment, ranking (a quarter or a year), uptime (for maintenance teams) or patrol, for a "
+                           "named period or from/to, in the format asked for. A token limited to districts asks for "
+                           "an area within them.",
+            "parameters": [{"name": "kind", "in": "path", "required": True,
+                            "schema": {"enum": ["assessment", "ranking", "uptime", "patrol"]}},
+                           _query("period", {"type": "string", "pattern": r"^\d{4}(-[Qq][1-4]|-W\d{2}|-\d{2}(-\d{2})?)?$"},
+                                  "2026-Q3, 2026, 2026-11, 2026-W47 or 2026-11-20"),
+                           _query("from", {"type": "string", "maxLength": 40}, "instead of period: a time as "
+                                                                                "`pingan coverage` takes it"),
+                           _query("to", {"type": "string", "maxLength": 40}, "default: now"),
+                           _query("level", {"enum": ["district", "street", "all"]}, "assessment: which rows"),
+                           _query("area", {"type": "string", "maxLength": 100}, "only this area and what is within it"),
+                           _query("sla", {"type": "number", "exclusiveMinimum": 0, "maximum": 1}, "uptime: default 0.95"),
+                           _query("format", {"enum": ["json", "csv", "xlsx", "html", "pdf"]}, "default json"),
+                           _query("table", {"type": "string", "maxLength": 60}, "csv: which table")],
+            "responses": {"200": {"description": "the report", "content": {
+                "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}}, "application/pdf": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string"}}}},
+                **ERRORS}}},
     },
 }

@@ -319,3 +319,46 @@ async def test_readiness_asks_the_broker_for_a_connack(db_url, redis_client, bro
         finally:
             await client.close()
     mute.close()
+
+
+async def test_reports_as_the_command_line_makes_them(db_url, redis_client, people):
+    """/api/v1/reports/{kind}: the figures of `pingan report` (the stored days of the hand-worked
+    assessment test), each format with its content type; a district's token reads its own area only."""
+    from ..assessment.test_report import two_days
+
+    two_days(db_url)
+    client = await client_for(db_url)
+    try:
+        period = "from=2026-11-20&to=2026-11-22"
+        r = await client.get(f"/api/v1/reports/assessment?{period}", headers=auth(people["chief"]))
+        assert r.status == 200 and r.content_type == "application/json"
+        doc = await r.json()
+        d1 = next(x for x in doc["districts"] if x["area_id"] == "D1")
+        assert (d1["coverage"], d1["patrol"]) == pytest.approx((13 / 16, 14 / 16))  # as worked by hand there
+        r = await client.get(f"/api/v1/reports/assessment?{period}&format=csv&table=streets", headers=auth(people["chief"]))
+        assert r.status == 200 and r.content_type == "text/csv" and "attachment" in r.headers["Content-Disposition"]
+        assert (await r.text()).splitlines()[1].startswith("D1S1,")
+        r = await client.get(f"/api/v1/reports/assessment?{period}&format=pdf", headers=auth(people["chief"]))
+        assert r.status == 200 and r.content_type == "application/pdf" and (await r.read()).startswith(b"%PDF")
+        # a district's token: its own area, never the city's
+        r = await client.get(f"/api/v1/reports/assessment?{period}", headers=auth(people["officer-d1"]))
+        body = await r.json()
+        check(body, 403, "/api/v1/reports/{kind}")
+        assert r.status == 403 and "D1" in body["reason"]
+        r = await client.get(f"/api/v1/reports/assessment?{period}&area=D2", headers=auth(people["officer-d1"]))
+        assert r.status == 403
+        r = await client.get(f"/api/v1/reports/assessment?{period}&area=D1", headers=auth(people["officer-d1"]))
+        doc = await r.json()
+        assert [x["area_id"] for x in doc["districts"]] == ["D1"] and [x["area_id"] for x in doc["streets"]] == [
+            "D1S1", "D1S2"]
+        # what cannot be made says why
+        for query, why in (("period=2026-Q5", "is not a period"), ("", "say which period"),
+                           (f"{period}&format=doc", "format"), ("period=2099", "has not begun")):
+            r = await client.get(f"/api/v1/reports/assessment?{query}", headers=auth(people["chief"]))
+            body = await r.json()
+            check(body, 400, "/api/v1/reports/{kind}")
+            assert r.status == 400 and why in body["reason"], (query, body)
+        r = await client.get("/api/v1/reports/gossip?period=2026", headers=auth(people["chief"]))
+        assert r.status == 400 and "no report 'gossip'" in (await r.json())["reason"]
+    finally:
+        await client.close()

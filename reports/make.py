@@ -1,0 +1,139 @@
+"""A report asked for (kind, period, areas, format), made on a database connection: what the
+command line and the HTTP API both call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from assessment.defence import Assessor, CoverageError
+from assessment.periods import NAMED_FORMS, PeriodError, named_period, parse_period, rfc3339
+from assessment.standards import Standards
+from geofence.grid import Grid, Level
+from store.registry import versions_between
+
+from .document import FORMATS, Report, render
+
+KINDS = ("assessment", "ranking", "uptime", "patrol")
+LEVELS = {"district": (Level.DISTRICT,), "street": (Level.STREET,), "all": (Level.DISTRICT, Level.STREET)}
+
+
+class ReportError(Exception):
+    """The report cannot be made as asked: the reason, for the person who asked."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    kind: str
+    period: str | None = None  # 2026-Q3, 2026, 2026-11, 2026-W47, 2026-11-20
+    start: str | None = None  # or --from / --to
+    end: str = "now"
+    level: str = "all"
+    area: str | None = None
+    sla: float = 0.95
+    fmt: str = "json"
+    table: str | None = None
+
+    def check(self) -> None:
+        if self.kind not in KINDS:
+            raise ReportError(f"no report {self.kind!r}: one of {', '.join(KINDS)}")
+        if self.fmt not in FORMATS:
+            raise ReportError(f"no format {self.fmt!r}: one of {', '.join(FORMATS)}")
+        if self.level not in LEVELS:
+            raise ReportError(f"no level {self.level!r}: one of {', '.join(LEVELS)}")
+        if not 0 < self.sla <= 1:
+            raise ReportError(f"the SLA is a share between 0 and 1 (0.95 for 95%), not {self.sla}")
+        if self.period and self.start:
+            raise ReportError("give a period or from/to, not both")
+        if self.kind == "ranking" and not self.period:
+            raise ReportError("a ranking is of a quarter or a year: period 2026-Q3 or 2026")
+        if not self.period and not self.start:
+            raise ReportError(f"say which period: a period ({NAMED_FORMS}) or from/to")
+
+
+def period_of(ask: Ask, tz: str, now: float) -> tuple[float, float, str, str | None]:
+    """(start, end, label, note) of the period asked for; one reaching past now ends now, said."""
+    if ask.period:
+        p = named_period(ask.period)
+        start, end = p.bounds(tz)
+        if start >= now:
+            raise PeriodError(f"{p.label} has not begun; nothing has happened in it yet")
+        note = None
+        if end > now:
+            note = f"{p.label} is not over: reported up to now ({rfc3339(now, tz)})"
+            end = now
+        return start, end, p.label, note
+    start, end, note = parse_period(ask.start or "", ask.end, tz, now)
+    return start, end, f"{rfc3339(start, tz)[:10]} – {rfc3339(end, tz)[:10]}", note
+
+
+def make(conn: psycopg.Connection, std: Standards, ask: Ask, now: float, *, progress: bool = False
+         ) -> tuple[Report, bytes, str]:
+    """(the report, its bytes in the format asked for, a file name for it)."""
+    from . import assessment, patrol, ranking, uptime
+
+    ask.check()
+    drawn = ask.fmt in ("html", "pdf")
+    try:
+        timescale = bool(conn.execute("SELECT count(*) FROM pingan.schema_migration WHERE variant = 'timescale'")
+                         .fetchone()[0])
+        conn.commit()
+        a = Assessor(conn, std, timescale=timescale, progress=progress, keep_rows=True, clock=lambda: now)
+        if ask.kind == "ranking":
+            period = named_period(ask.period or "")
+            report, label = ranking.build(a, period, now, charts_too=drawn), period.label
+        else:
+            start, end, label, note = period_of(ask, std.timezone, now)
+            notes = [note] if note else []
+            if not versions_between(conn, start, end):
+                raise CoverageError("no grid was loaded for the period: run `pingan migrate` with grid.path set")
+            if ask.kind == "uptime":
+                report = uptime.build(a, start, end, label, now, ask.sla, charts_too=drawn, notes=notes)
+            elif ask.kind == "patrol":
+                report = patrol.build(a, start, end, label, charts_too=drawn, notes=notes)
+            else:
+                result = a.period(start, end)
+                result.notes += notes
+                report = assessment.build(a, result, label, charts_too=drawn, levels=LEVELS[ask.level])
+        if ask.area:
+            _only(report, a.city(versions_between(conn, *_bounds(report, std.timezone))[-1][0]).grid, ask.area)
+    except (PeriodError, CoverageError) as e:
+        raise ReportError(str(e)) from None
+    except psycopg.errors.UndefinedTable:
+        raise ReportError("the database has no Pingan schema: run `pingan migrate`") from None
+    try:
+        body = render(report, ask.fmt, ask.table)
+    except (ValueError, RuntimeError) as e:
+        raise ReportError(str(e)) from None
+    name = f"pingan-{ask.kind}-{label.replace(' ', '').replace('–', '_')}.{ask.fmt}"
+    return report, body, name
+
+
+def _bounds(report: Report, tz: str) -> tuple[float, float]:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(report.period["from"]).timestamp(),
+            datetime.fromisoformat(report.period["to"]).timestamp())
+
+
+def _only(report: Report, grid: Grid, area: str) -> None:
+    """Keep the rows of this area and of what lies within it (areas, cameras, teams, units)."""
+    if area not in grid.cells:
+        raise ReportError(f"no area {area!r} in the grid of this period")
+
+    def within(x) -> bool:
+        while isinstance(x, str) and x in grid.cells:
+            if x == area:
+                return True
+            x = grid.cells[x].parent
+        return False
+
+    for t in report.tables:
+        if not (report.kind == "patrol" and t.name == "cells"):
+            t.rows = [r for r in t.rows if any(within(r.get(k)) for k in
+                                               ("area_id", "group_id", "team_id", "team", "street", "district"))]
+    units = {r["unit_id"] for t in report.tables if t.name == "units" for r in t.rows}
+    for t in report.tables:
+        if report.kind == "patrol" and t.name == "cells":  # the cells of the area's units
+            t.rows = [r for r in t.rows if r["unit_id"] in units]
