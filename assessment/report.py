@@ -94,14 +94,14 @@ def stored_sums(conn: psycopg.Connection, start: float, end: float, standard: st
     for version, cell, up, down, unknown, outages in conn.execute(
             "SELECT version, cell_id, sum((v->>0)::float8), sum((v->>1)::float8), sum((v->>2)::float8), "
             "sum((v->>3)::int) FROM pingan.coverage_daily, jsonb_each(detail->'cameras') AS e(k, v) "
-            f"WHERE {where} GROUP BY version, cell_id", args):
+            f"WHERE {where} AND cameras IS NOT NULL GROUP BY version, cell_id", args):  # (a key camera: a status)
         s = out[version, cell]
         s.cameras += [up, unknown, down]
         s.outages += int(outages)
     for version, cell, required, staffed, unknown in conn.execute(
             "SELECT version, cell_id, sum((v->>0)::float8), sum((v->>1)::float8), sum((v->>2)::float8) "
             "FROM pingan.coverage_daily, jsonb_each(detail->'checkpoints') AS e(k, v) "
-            f"WHERE {where} GROUP BY version, cell_id", args):
+            f"WHERE {where} AND checkpoints IS NOT NULL GROUP BY version, cell_id", args):
         out[version, cell].checkpoints += [staffed, unknown, max(0.0, required - staffed - unknown)]
     conn.commit()
     return out

@@ -33,11 +33,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assessment.standards import Standards  # noqa: E402
+from assessment.standards import City, Standards  # noqa: E402
 from bench.scratch import drop, scratch_database  # noqa: E402
 from simulators.city import generate_city  # noqa: E402
 from store.migrate import migrate  # noqa: E402
-from store.registry import sync  # noqa: E402
+from store.registry import load_version, sync  # noqa: E402
 
 TZ = "Asia/Shanghai"
 DB = "pingan_bench_report"
@@ -48,6 +48,7 @@ def store_days(conn: psycopg.Connection, city, first: date, days: int, rng) -> i
     """`days` stored days of every cell: statuses drawn per district (some districts better
     patrolled than others), key cameras mostly up, checkpoints mostly staffed."""
     version = conn.execute("SELECT max(version) FROM pingan.registry_version").fetchone()[0]
+    city = City.of(version, load_version(conn, version))  # (as the assessment reads it back)
     standard = Standards().digest()
     grid = city.grid
     leaves = grid.leaves
@@ -91,6 +92,16 @@ def store_days(conn: psycopg.Connection, city, first: date, days: int, rng) -> i
                 n += 1
     conn.commit()
     return n
+
+
+def as_url(conninfo: str) -> str:
+    """A connection string as the URL the settings take."""
+    from urllib.parse import quote
+
+    d = psycopg.conninfo.conninfo_to_dict(conninfo)
+    host = d.get("host", "")
+    where = f"@/{d['dbname']}?host={quote(host)}" if host.startswith("/") else f"@{host}:{d.get('port', 5432)}/{d['dbname']}"
+    return f"postgresql://{quote(d.get('user', 'postgres'))}{where}"
 
 
 def floor(url: str, start: float, end: float) -> float:
@@ -137,7 +148,7 @@ def main() -> None:
         start, end = period.bounds(TZ)
         base = min(floor(url, start, end) for _ in range(2))
         print(f"floor: one statement reading every stored row of the quarter: {base:.2f} s", flush=True)
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("PINGAN_")}, "PINGAN_DATABASE_URL": url}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("PINGAN_")}, "PINGAN_DATABASE_URL": as_url(url)}
         took = {}
         with tempfile.TemporaryDirectory() as out:
             for fmt in FORMATS:

@@ -29,7 +29,7 @@ line for the quarter just closed.
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="assessment reports as documents: JSON, CSV, XLSX, HTML, PDF",
+    p = sub.add_parser("report", help="reports (assessment, ranking, uptime, patrol) as JSON, CSV, XLSX, HTML or PDF",
                        description="A report of a period, assembled from the stored daily results (a day not yet "
                                    "stored is assessed once and stored). Every report states its period, grid "
                                    "versions, data completeness and how each figure is computed.",

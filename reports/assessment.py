@@ -116,7 +116,7 @@ def build(a: Assessor, result: PeriodResult, label: str, *, charts_too: bool = T
     about = {"grid versions": ", ".join(map(str, versions)), "parts assessed": len(result.parts),
              "parts from stored days": result.stored_parts, **completeness(a, result),
              "generated": datetime.fromtimestamp(time.time(), ZoneInfo(tz)).isoformat(timespec="seconds")}
-    report = Report("assessment", "Quarterly defence-system assessment 防控体系覆盖考核",
+    report = Report("assessment", "Defence-system assessment 防控体系覆盖考核",
                     {"label": label, "from": rfc3339(result.start, tz), "to": rfc3339(result.end, tz), "timezone": tz},
                     about, headlines, tables, METHODS, notes=list(result.notes))
     if charts_too:
@@ -129,7 +129,8 @@ def build(a: Assessor, result: PeriodResult, label: str, *, charts_too: bool = T
         leaves = grid.leaves
         report.charts.append(("Coverage map 覆盖地图", charts.coverage_map(
             [c.geometry for c in leaves], [shares[c.id]["covered"] if c.id in shares else None for c in leaves],
-            "each cell: covered share of the period")))
+            "each cell: covered share of the period's known time",
+            [shares[c.id]["unknown"] if c.id in shares else 1.0 for c in leaves])))
         owner = {c.id: next((x for x in grid.ancestors[c.id] if grid.cells[x].level is Level.DISTRICT), "C")
                  for c in leaves}
         days, series = daily_coverage(a, result, owner)

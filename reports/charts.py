@@ -4,17 +4,23 @@
 from __future__ import annotations
 
 import io
+import logging
 from typing import Sequence
 
 import matplotlib
 import numpy as np
 import shapely
+from matplotlib import font_manager
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 
-matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 9,
-                            "font.family": ["WenQuanYi Zen Hei", "Noto Sans CJK SC", "DejaVu Sans", "sans-serif"]})
+# the names are drawn by the page's fonts (text stays text); matplotlib only measures them, with
+# the first CJK font it has (WenQuanYi Zen Hei is medium weight only: it says so for every label)
+_CJK = [f for f in ("WenQuanYi Zen Hei", "Noto Sans CJK SC", "Source Han Sans SC", "Droid Sans Fallback")
+        if f in {x.name for x in font_manager.fontManager.ttflist}]
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 9, "font.family": [*_CJK, "DejaVu Sans"]})
 
 GREEN, GREY, RED, AMBER = "#2ea043", "#8b949e", "#d73a49", "#d29922"
 _STATUS = LinearSegmentedColormap.from_list("coverage", [RED, AMBER, GREEN])
@@ -22,7 +28,7 @@ _STATUS = LinearSegmentedColormap.from_list("coverage", [RED, AMBER, GREEN])
 
 def _svg(fig: Figure) -> str:
     out = io.StringIO()
-    fig.savefig(out, format="svg", bbox_inches="tight")
+    fig.savefig(out, format="svg", bbox_inches="tight", dpi=150)
     text = out.getvalue()
     return text[text.index("<svg"):]  # inline: no XML prolog
 
@@ -54,23 +60,30 @@ def shares_bars(labels: Sequence[str], met: Sequence[float], unknown: Sequence[f
     return _svg(fig)
 
 
-def coverage_map(polygons: Sequence[shapely.Geometry], covered: Sequence[float | None], title: str) -> str:
-    """The grid's cells coloured by their covered share (red 0 → green 1; grey: not assessed)."""
+def coverage_map(polygons: Sequence[shapely.Geometry], covered: Sequence[float | None], title: str,
+                 unknown: Sequence[float] | None = None) -> str:
+    """The grid's cells coloured by their covered share of the known time (red 0 → green 1);
+    grey where unknown for half the period or more, or not assessed."""
     verts, colours = [], []
-    for g, c in zip(polygons, covered, strict=True):
+    unknown = unknown if unknown is not None else [0.0] * len(polygons)
+    for g, c, u in zip(polygons, covered, unknown, strict=True):
         for part in getattr(g, "geoms", [g]):
             verts.append(np.asarray(part.exterior.coords))
-            colours.append(GREY if c is None else _STATUS(c))
+            colours.append(GREY if c is None or u >= 0.5 else _STATUS(c / (1 - u) if u < 1 else 0.0))
     fig = Figure(figsize=(6.5, 5.2))
     ax = fig.add_subplot()
-    ax.add_collection(PolyCollection(verts, facecolors=colours, edgecolors="#ffffff", linewidths=0.3))
+    # a large grid is drawn as an image inside the SVG: thousands of vector paths weigh megabytes and
+    # slow every reader of the page (and the PDF converter) for no detail the eye can use
+    many = len(verts) > 1_500
+    ax.add_collection(PolyCollection(verts, facecolors=colours, edgecolors="#ffffff", linewidths=0.1 if many else 0.3,
+                                     rasterized=many))
     ax.autoscale_view()
     ax.set_aspect(1 / np.cos(np.radians(np.mean([v[:, 1].mean() for v in verts])) if verts else 1))
     ax.set_axis_off()
     ax.set_title(title, loc="left")
     sm = matplotlib.cm.ScalarMappable(cmap=_STATUS, norm=matplotlib.colors.Normalize(0, 1))
     bar = fig.colorbar(sm, ax=ax, fraction=0.035, pad=0.02, format=matplotlib.ticker.PercentFormatter(1.0))
-    bar.set_label("covered share of the period 覆盖率")
+    bar.set_label("covered share of the known time 覆盖率 (grey: unknown 未知)")
     return _svg(fig)
 
 

@@ -41,8 +41,9 @@ def store_day(conn: psycopg.Connection, day: str, start: float, statuses: dict[s
             cur.execute(
                 "INSERT INTO pingan.coverage_daily (day, part_from, part_to, cell_id, version, status, patrol, cameras, "
                 "checkpoints, visits, longest_gap_s, detail, standard) VALUES (%s, to_timestamp(%s), to_timestamp(%s), "
-                "%s, %s, %s, %s, NULL, NULL, 0, 0, %s, %s)",
-                (day, start, start + DAY, cell, version, status, patrol, json.dumps(detail), Standards().digest()))
+                "%s, %s, %s, %s, %s, %s, 0, 0, %s, %s)",  # (a cell with key cameras or checkpoints has their status)
+                (day, start, start + DAY, cell, version, status, patrol, "covered" if detail["cameras"] else None,
+                 "covered" if detail["checkpoints"] else None, json.dumps(detail), Standards().digest()))
     conn.commit()
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from ..conftest import SHOTS
 from ..services import free_port
 
 
@@ -70,7 +71,7 @@ def test_quick_start_runs_the_demo_on_embedded_defaults(tmp_path):
     assert "the live demo turns on ingest.auto_register" in r.stderr
 
 
-def test_quick_start_scenario_ends_by_itself_and_agrees_with_its_truth(tmp_path):
+def test_quick_start_scenario_ends_by_itself_and_agrees_with_its_truth(tmp_path, browser):
     """The README's first command: `pingan run --simulate small` on embedded defaults; every part
     of what it computed agrees with the scenario's independent ground truth."""
     env = {"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"), "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}
@@ -89,6 +90,27 @@ def test_quick_start_scenario_ends_by_itself_and_agrees_with_its_truth(tmp_path)
     assert doc["camera_uptime"]["total"] >= 20 and not doc["camera_uptime"]["disagreements"]
     assert (tmp_path / "scenarios" / "small" / "truth.json").exists()
     assert (doc["alerts"]["precision"], doc["alerts"]["recall"]) == (1.0, 1.0) and doc["alerts"]["raised"] > 40
+    # its assessment as people print it: HTML in Chromium and PDF through pdftoppm, saved as PNG to look at
+    from urllib.parse import urlsplit, urlunsplit
+
+    from pingan.services import embedded_database
+
+    base = urlsplit(embedded_database(tmp_path / "pg"))
+    url = urlunsplit(base._replace(path="/pingan_scenario_small"))  # the run's own database
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for fmt in ("html", "pdf"):
+        made = pingan("report", "assessment", "--from", "-3h", "--to", "now", "--format", fmt, "--out",
+                      str(SHOTS / f"small-assessment.{fmt}"), env={"PINGAN_DATABASE_URL": url}, timeout=300)
+        assert made.returncode == 0, made.stderr[-3000:]
+    page = (SHOTS / "small-assessment.html").read_text()
+    assert page.count("<svg") >= 3 and "东城区" in page and "街道" in page  # the city's own (Chinese) names
+    tab = browser.new_page()
+    tab.goto((SHOTS / "small-assessment.html").as_uri())
+    tab.screenshot(path=str(SHOTS / "small-assessment.png"), full_page=True)
+    assert (SHOTS / "small-assessment.png").stat().st_size > 100_000
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-singlefile", str(SHOTS / "small-assessment.pdf"),
+                    str(SHOTS / "small-assessment-pdf")], check=True, timeout=120)  # (its first page)
+    assert (SHOTS / "small-assessment-pdf.png").stat().st_size > 20_000
     # run again on the same data directory: the first run's fixes must not mix into the second's
     env["PINGAN_MQTT__EMBEDDED_PORT"] = str(free_port())
     again = pingan("run", "--simulate", "small", "--status-every", "10", env=env, timeout=400)
