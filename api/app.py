@@ -52,6 +52,8 @@ class ApiConfig:
     broker: BrokerAddress | None = None  # for /readyz: an MQTT CONNECT answered
     redis_client: Callable[[], aioredis.Redis] | None = None  # an in-process Redis, where there is no server
     redis_sync: Callable[[], Any] | None = None  # … and its synchronous client
+    team_shifts: tuple[str, ...] = ("00:00", "08:00", "16:00", "24:00")  # (alerts.team_shifts: the reports')
+    team_minimum: int = 10  # (coverage.team_minimum)
 
 
 CONFIG = web.AppKey("config", ApiConfig)
@@ -650,12 +652,13 @@ async def report(request: web.Request) -> web.Response:
     fmt = _choice(request, "format", "json", tuple(CONTENT_TYPES))
     ask = Ask(request.match_info["kind"], q.get("period"), q.get("from"), q.get("to", "now"),
               _choice(request, "level", "all", ("district", "street", "all")), area,
-              _number(request, "sla", 0.95, 1e-9, 1.0), fmt, q.get("table"))
-    std = request.app[CONFIG].standards
+              _number(request, "sla", 0.95, 1e-9, 1.0), _number(request, "reach_minutes", 5.0, 0.1, 120.0), fmt,
+              q.get("table"))
+    c = request.app[CONFIG]
 
     def made(conn):
         try:
-            return make(conn, std, ask, time.time())
+            return make(conn, c.standards, ask, time.time(), shifts=c.team_shifts, team_minimum=c.team_minimum)
         except ReportError as e:
             raise ApiError(400, str(e)) from None
 

@@ -202,6 +202,8 @@ DOCUMENT = {
                            _query("level", {"enum": ["district", "street", "all"]}, "assessment: which rows"),
                            _query("area", {"type": "string", "maxLength": 100}, "only this area and what is within it"),
                            _query("sla", {"type": "number", "exclusiveMinimum": 0, "maximum": 1}, "uptime: default 0.95"),
+                           _query("reach_minutes", {"type": "number", "minimum": 0.1, "maximum": 120},
+                                  "assessment: response reach minutes, default 5"),
                            _query("format", {"enum": ["json", "csv", "xlsx", "html", "pdf"]}, "default json"),
                            _query("table", {"type": "string", "maxLength": 60}, "csv: which table")],
             "responses": {"200": {"description": "the report", "content": {

@@ -486,7 +486,8 @@ def _api(settings: Settings, db_url: str, address, stack: contextlib.ExitStack, 
     url = settings.redis.url
     config = ApiConfig(db_url, url, standards(settings.coverage), settings.api,
                        broker=address,
-                       redis_client=lambda: async_redis_client(url), redis_sync=lambda: redis_client(url))
+                       redis_client=lambda: async_redis_client(url), redis_sync=lambda: redis_client(url),
+                       team_shifts=tuple(settings.alerts.team_shifts), team_minimum=settings.coverage.team_minimum)
     try:
         server = ApiServer(config).start()
     except RuntimeError as e:

@@ -43,6 +43,9 @@ def add_parser(sub) -> None:
     p.add_argument("--area", metavar="ID", help="only this area and the areas within it")
     p.add_argument("--sla", type=float, default=0.95, metavar="SHARE",
                    help="uptime: the availability key-location cameras are held to (default 0.95)")
+    p.add_argument("--reach-minutes", type=float, default=5.0, metavar="MIN",
+                   help="assessment: response reach, the share of each district within this many minutes of an "
+                        "on-duty unit (default 5)")
     p.add_argument("--format", choices=["json", "csv", "xlsx", "html", "pdf"], default="json")
     p.add_argument("--table", metavar="NAME", help="CSV: which table (default: the first; assessment: districts, "
                                                   "streets; ranking: district_2026-Q3, street_2026 …)")
@@ -53,10 +56,12 @@ def add_parser(sub) -> None:
 def run(settings, args, db_url: str, std) -> int:
     from reports.make import Ask, ReportError, make
 
-    ask = Ask(args.kind, args.period, args.start, args.end, args.level, args.area, args.sla, args.format, args.table)
+    ask = Ask(args.kind, args.period, args.start, args.end, args.level, args.area, args.sla, args.reach_minutes,
+              args.format, args.table)
     try:
         with psycopg.connect(db_url) as conn:
-            _, body, name = make(conn, std, ask, time.time(), progress=True)
+            _, body, name = make(conn, std, ask, time.time(), progress=True, shifts=tuple(settings.alerts.team_shifts),
+                                 team_minimum=settings.coverage.team_minimum)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

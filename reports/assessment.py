@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from assessment import strength
 from assessment.defence import TARGET, Assessor, PeriodResult
 from assessment.periods import rfc3339
 from assessment.report import AreaFigures, assessment
@@ -40,6 +41,11 @@ METHODS = [
     "districts (streets/townships) that meet it, against 90%.",
     "Every figure is summed from the stored daily results (pingan.coverage_daily); days not yet stored are assessed "
     "from the raw data once and stored.",
+    "Team strength: per township team and shift, the distinct officers seen aboard its units' fixes; a shift meets "
+    "the standard with at least the minimum (coverage.team_minimum); a shift the ingest received less than half of is "
+    "unknown. Response reach: every hour on the hour, the share of each district's area within the reach minutes of an "
+    "on-duty unit (a fix in the last max_gap_s, where it last was) at its kind's speed in a straight line; the mean "
+    "over the hours the ingest was receiving, the other hours its unknown share.",
 ]
 
 
@@ -92,8 +98,17 @@ def completeness(a: Assessor, result: PeriodResult) -> dict:
                              f"({max(0, len(city.cameras) - cams_heard)} silent)"}
 
 
+TEAM_COLUMNS = (("team_id", "team 队"), ("name", "name 名称"), ("shifts", "shifts 班次"),
+                ("met", "shifts with enough members 达标班次"), ("share_met", "share met 达标率"),
+                ("unknown", "unknown shifts 未知班次"), ("fewest", "fewest members 最少人数"))
+REACH_COLUMNS = (("district_id", "district 区"), ("name", "name 名称"), ("reach", "reach 快速反应覆盖"),
+                 ("unknown", "unknown 未知"), ("samples", "samples 采样"))
+
+
 def build(a: Assessor, result: PeriodResult, label: str, *, charts_too: bool = True,
-          levels: tuple[Level, ...] = (Level.DISTRICT, Level.STREET)) -> Report:
+          levels: tuple[Level, ...] = (Level.DISTRICT, Level.STREET), rules: strength.Rules | None = None,
+          now: float | None = None) -> Report:
+    rules = rules or strength.Rules()
     tz = a.std.timezone
     figures = assessment(a, result, levels)
     rows = [_row(f) for f in figures]
@@ -112,6 +127,22 @@ def build(a: Assessor, result: PeriodResult, label: str, *, charts_too: bool = T
                               "time the ingest was receiving"))
     tables = [Table(name, title, COLUMNS, rs, PERCENT) for name, title, rs in
               (("districts", "Districts 区", districts), ("streets", "Streets and townships 街道/乡镇", streets)) if rs]
+    teams, reach = strength.period(a.conn, a.std, rules, result.start, result.end,
+                                   a.clock() if now is None else now, a.city)
+    tables.append(Table("teams", f"Team strength per shift (≥ {rules.minimum} members) 巡逻队每班人数", TEAM_COLUMNS,
+                        [{"team_id": t.team_id, "name": t.name, "shifts": t.shifts, "met": t.met,
+                          "share_met": t.share_met, "unknown": t.unknown, "fewest": t.fewest,
+                          "meets": None if t.share_met is None else t.share_met >= 1.0} for t in teams],
+                        frozenset({"share_met"})))
+    tables.append(Table("reach", f"Response reach: share within {rules.minutes:g} min of an on-duty unit 快速反应覆盖",
+                        REACH_COLUMNS, [{"district_id": r.district_id, "name": r.name, "reach": r.reach,
+                                         "unknown": r.unknown_share, "samples": r.samples} for r in reach],
+                        frozenset({"reach", "unknown"})))
+    known = [t for t in teams if t.shifts > t.unknown]
+    headlines.insert(len(headlines) - 1, Headline(
+        f"team shifts with ≥ {rules.minimum} members 班次达标率",
+        sum(t.met for t in known) / sum(t.shifts - t.unknown for t in known) if known else None, None,
+        f"{sum(t.unknown for t in teams)} shifts unknown"))
     versions = sorted({p.version for p in result.parts})
     about = {"grid versions": ", ".join(map(str, versions)), "parts assessed": len(result.parts),
              "parts from stored days": result.stored_parts, **completeness(a, result),

@@ -10,6 +10,7 @@ import psycopg
 from assessment.defence import Assessor, CoverageError
 from assessment.periods import NAMED_FORMS, PeriodError, named_period, parse_period, rfc3339
 from assessment.standards import Standards
+from assessment.strength import Rules
 from geofence.grid import Grid, Level
 from store.registry import versions_between
 
@@ -32,6 +33,7 @@ class Ask:
     level: str = "all"
     area: str | None = None
     sla: float = 0.95
+    reach_minutes: float = 5.0
     fmt: str = "json"
     table: str | None = None
 
@@ -42,6 +44,8 @@ class Ask:
             raise ReportError(f"no format {self.fmt!r}: one of {', '.join(FORMATS)}")
         if self.level not in LEVELS:
             raise ReportError(f"no level {self.level!r}: one of {', '.join(LEVELS)}")
+        if not 0 < self.reach_minutes <= 120:
+            raise ReportError(f"the reach minutes are between 0 and 120, not {self.reach_minutes}")
         if not 0 < self.sla <= 1:
             raise ReportError(f"the SLA is a share between 0 and 1 (0.95 for 95%), not {self.sla}")
         if self.period and self.start:
@@ -68,9 +72,10 @@ def period_of(ask: Ask, tz: str, now: float) -> tuple[float, float, str, str | N
     return start, end, f"{rfc3339(start, tz)[:10]} – {rfc3339(end, tz)[:10]}", note
 
 
-def make(conn: psycopg.Connection, std: Standards, ask: Ask, now: float, *, progress: bool = False
-         ) -> tuple[Report, bytes, str]:
-    """(the report, its bytes in the format asked for, a file name for it)."""
+def make(conn: psycopg.Connection, std: Standards, ask: Ask, now: float, *, progress: bool = False,
+         shifts: tuple[str, ...] = Rules.shifts, team_minimum: int = Rules.minimum) -> tuple[Report, bytes, str]:
+    """(the report, its bytes in the format asked for, a file name for it). shifts and
+    team_minimum: the settings' (alerts.team_shifts, coverage.team_minimum)."""
     from . import assessment, patrol, ranking, uptime
 
     ask.check()
@@ -95,7 +100,8 @@ def make(conn: psycopg.Connection, std: Standards, ask: Ask, now: float, *, prog
             else:
                 result = a.period(start, end)
                 result.notes += notes
-                report = assessment.build(a, result, label, charts_too=drawn, levels=LEVELS[ask.level])
+                report = assessment.build(a, result, label, charts_too=drawn, levels=LEVELS[ask.level], now=now,
+                                          rules=Rules(tuple(shifts), team_minimum, ask.reach_minutes))
         if ask.area:
             _only(report, a.city(versions_between(conn, *_bounds(report, std.timezone))[-1][0]).grid, ask.area)
     except (PeriodError, CoverageError) as e:
@@ -132,7 +138,8 @@ def _only(report: Report, grid: Grid, area: str) -> None:
     for t in report.tables:
         if not (report.kind == "patrol" and t.name == "cells"):
             t.rows = [r for r in t.rows if any(within(r.get(k)) for k in
-                                               ("area_id", "group_id", "team_id", "team", "street", "district"))]
+                                               ("area_id", "group_id", "team_id", "team", "street", "district",
+                                                "district_id"))]
     units = {r["unit_id"] for t in report.tables if t.name == "units" for r in t.rows}
     for t in report.tables:
         if report.kind == "patrol" and t.name == "cells":  # the cells of the area's units

@@ -325,3 +325,41 @@ def test_the_patrol_report_of_a_unit_worked_by_hand(db_url):
     assert team["never_visited_cells"] == ["D1S1G3", "D1S1G4"] and team["revisit_exceeded"] == 4
     other = next(t for t in doc["teams"] if t["team_id"] == "D2S1")
     assert (other["visited"], other["km"], other["visits"]) == (0, 0, 0)
+
+
+# -- team strength and response reach ------------------------------------------------------------------
+def test_team_strength_and_response_reach_worked_by_hand(db_url):
+    """20 November; the ingest receiving from 05:00. Team D1S1: u01 (a car) 08:00–16:00, a fix a
+    minute with officers a1–a5 until noon and a6–a10 after; u05 16:00–18:00 with b1–b3. Shifts
+    00–08, 08–16, 16–24; a team needs 10 members."""
+    two_days(db_url)  # (the coverage the report is about; its one fix is at 01:00, before the ingest received)
+    h = 3600
+    with psycopg.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM pingan.patrol_ping")
+        rows = [(D20 + t, "u01", [f"a{k}" for k in (range(1, 6) if t < 12 * h else range(6, 11))])
+                for t in range(8 * h, 16 * h, 60)]
+        rows += [(D20 + t, "u05", ["b1", "b2", "b3"]) for t in range(16 * h, 18 * h, 60)]
+        cur.executemany("INSERT INTO pingan.patrol_ping (ts, unit_id, lon, lat, officers) VALUES (to_timestamp(%s), %s, "
+                        "118.75, 32.0275, %s)", rows)
+    observed(db_url, D20 + 5 * h, D20 + 2 * DAY)
+    args = ("assessment", "--from", "2026-11-20", "--to", "2026-11-21", "--reach-minutes", "60", "--format", "json")
+    r = report(db_url, *args)
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    doc = json.loads(r.stdout)
+    teams = {t["team_id"]: t for t in doc["teams"]}
+    # D1S1: 00–08 received 3 h of 8: unknown; 08–16: a1–a10, 10 members, met; 16–24: b1–b3, not met
+    assert (teams["D1S1"]["shifts"], teams["D1S1"]["unknown"], teams["D1S1"]["met"]) == (3, 1, 1)
+    assert teams["D1S1"]["share_met"] == 0.5 and teams["D1S1"]["fewest"] == 3
+    assert (teams["D2S1"]["met"], teams["D2S1"]["share_met"], teams["D2S1"]["fewest"]) == (0, 0.0, 0)
+    # reach, 60 min by car: the whole demo city from anywhere in it. Samples on the hour: 00:00–04:00
+    # unknown (5); 05:00–23:00 known (19), a unit on duty at 08:00 … 18:00 (a fix within 5 min): 11
+    reach = {x["district_id"]: x for x in doc["reach"]}
+    for d in ("D1", "D2"):
+        assert (reach[d]["reach"], reach[d]["unknown"], reach[d]["samples"]) == pytest.approx((11 / 19, 5 / 24, 19))
+    # the closed day is kept: with u05's fixes gone the figures stand (else D1S1's last shift would
+    # have none aboard, and two samples fewer would reach), read from the store
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pingan.team_shift").fetchone()[0] == 4 * 3
+        conn.execute("DELETE FROM pingan.patrol_ping WHERE unit_id = 'u05'")
+    again = json.loads(report(db_url, *args).stdout)
+    assert again["teams"] == doc["teams"] and again["reach"] == doc["reach"]
