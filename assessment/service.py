@@ -16,6 +16,7 @@ import psycopg
 from store.registry import versions_between
 from store.results import HOUR_S, stored_days
 
+from . import strength
 from .defence import Assessor, CoverageError
 from .periods import city_days, local_date, midnight
 from .standards import Standards
@@ -29,8 +30,9 @@ class Sweeper:
 
     def __init__(self, connect: Callable[[], psycopg.Connection], standards: Standards, *, timescale: bool,
                  every_s: float = 600.0, first_after_s: float = 60.0, hours_back: int = 6, days_back: int = 7,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, rules: strength.Rules | None = None):
         self.connect = connect
+        self.rules = rules  # team strength and response reach, stored per closed day too (when given)
         self.std = standards
         self.timescale = timescale
         self.every_s = every_s
@@ -88,6 +90,9 @@ class Sweeper:
                 days += 1
             except CoverageError as e:
                 log.debug("day %s not assessed: %s", d, e)
+        if self.rules is not None:  # (the days already kept are read, not computed again)
+            strength.period(conn, self.std, self.rules, midnight(today - timedelta(days=self.days_back), tz),
+                            midnight(today, tz), now, assessor.city)
         if hours or days:
             log.info("assessment sweep: camera uptime of the last %d closed hours stored; %d day(s) assessed",
                      hours, days)

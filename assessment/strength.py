@@ -125,8 +125,9 @@ def compute(conn: psycopg.Connection, city: City, teams: dict[str, str], std: St
             last = next((f for f in reversed(fs) if f[0] <= t), None)
             if last is not None and t - last[0] <= std.patrol.max_gap_s:
                 on_duty.append(UnitPosition(u, city.kinds.get(u, "car"), last[1], last[2]))
-        for d, share in response_reach(city.grid, on_duty, rules.minutes).items():
-            sums[d] += share
+        if on_duty:  # (none on duty: nothing reached)
+            for d, share in response_reach(city.grid, on_duty, rules.minutes).items():
+                sums[d] += share
     return team_rows, [(d, sums[d], known, unknown) for d in districts]
 
 

@@ -1,9 +1,10 @@
 """The quarterly assessment report of a 10,000-cell city from 90 stored days, in every format.
 
 Setup: a generated city of 10,000 cells (its cameras and checkpoints) registered in a scratch
-database, and the 90 days of 2026-Q1 stored as the daily assessment stores them
+database, and the 90 days of 2026-Q1 stored as the daily assessment and the sweep store them
 (``pingan.coverage_daily``: every cell's statuses, every key camera's seconds and every
-checkpoint's minutes; 900,000 rows), written by COPY.
+checkpoint's minutes, 900,000 rows written by COPY; ``pingan.team_shift`` and
+``pingan.reach_daily``: every team's shifts and every district's reach).
 
 Timed, each as a user runs it (`pingan report assessment --period 2026-Q1 --format F` in a new
 process, from the database to the file): json, csv, xlsx, html and pdf. Baseline, same run: the
@@ -34,7 +35,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assessment.standards import City, Standards  # noqa: E402
+from assessment.strength import Rules  # noqa: E402
 from bench.scratch import drop, scratch_database  # noqa: E402
+from geofence.grid import Level  # noqa: E402
+from geofence.staffing import shifts_of  # noqa: E402
 from simulators.city import generate_city  # noqa: E402
 from store.migrate import migrate  # noqa: E402
 from store.registry import load_version, sync  # noqa: E402
@@ -90,6 +94,21 @@ def store_days(conn: psycopg.Connection, city, first: date, days: int, rng) -> i
                 copy.write_row((day, start, end, c.id, version, status, patrol, cam_status, cp_status,
                                 int(r[3] * 10), float(r[3] * 3600), json.dumps(detail), standard))
                 n += 1
+    conn.commit()
+    # … and each day's team strength per shift and response reach per district, as the sweep keeps them
+    rules = Rules()
+    standard = rules.digest(Standards())
+    teams = [c.id for c in grid.at_level(Level.STREET)]
+    with conn.cursor() as cur:
+        for k in range(days):
+            day = first + timedelta(days=k)
+            for a, b in shifts_of(day, rules.shifts, TZ):
+                cur.executemany("INSERT INTO pingan.team_shift (day, team_id, shift_from, shift_to, active, minimum, "
+                                "known, standard) VALUES (%s, %s, to_timestamp(%s), to_timestamp(%s), %s, %s, true, %s)",
+                                [(day, t, a, b, int(rng.integers(6, 16)), rules.minimum, standard) for t in teams])
+            cur.executemany("INSERT INTO pingan.reach_daily (day, district_id, reach_sum, samples, unknown, standard) "
+                            "VALUES (%s, %s, %s, 24, 0, %s)",
+                            [(day, d.id, float(rng.uniform(0.5, 1.0)) * 24, standard) for d in grid.at_level(Level.DISTRICT)])
     conn.commit()
     return n
 

@@ -329,7 +329,8 @@ def cmd_sweep(settings: Settings, args) -> int:
         from .coverage import standards
 
         with psycopg.connect(db_url) as conn:
-            hours, days = Sweeper(lambda: conn, standards(settings.coverage), timescale=timescale).sweep(conn)
+            hours, days = Sweeper(lambda: conn, standards(settings.coverage), timescale=timescale,
+                                  rules=_report_rules(settings)).sweep(conn)
         print(f"camera uptime of the last {hours} closed hours stored; {days} day(s) assessed and stored")
         return 0
     sweeper = _sweeper(settings, db_url, timescale, first_after_s=0.0)
@@ -689,7 +690,15 @@ def _sweeper(settings: Settings, db_url: str, timescale: bool, first_after_s: fl
     from .coverage import standards
 
     return Sweeper(lambda: psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s))),
-                   standards(settings.coverage), timescale=timescale, first_after_s=first_after_s).start()
+                   standards(settings.coverage), timescale=timescale, first_after_s=first_after_s,
+                   rules=_report_rules(settings)).start()
+
+
+def _report_rules(settings: Settings):
+    """Team strength and response reach as the settings define them (the reach minutes: 5)."""
+    from assessment.strength import Rules
+
+    return Rules(tuple(settings.alerts.team_shifts), settings.coverage.team_minimum)
 
 
 def _status(worker, last: _Progress) -> _Progress:

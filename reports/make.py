@@ -17,6 +17,7 @@ from store.registry import versions_between
 from .document import FORMATS, Report, render
 
 KINDS = ("assessment", "ranking", "uptime", "patrol")
+MAX_DAYS = 400
 LEVELS = {"district": (Level.DISTRICT,), "street": (Level.STREET,), "all": (Level.DISTRICT, Level.STREET)}
 
 
@@ -58,8 +59,22 @@ class Ask:
 
 def period_of(ask: Ask, tz: str, now: float) -> tuple[float, float, str, str | None]:
     """(start, end, label, note) of the period asked for; one reaching past now ends now, said."""
+    try:
+        return _period_of(ask, tz, now)
+    except (OverflowError, OSError, ValueError) as e:  # (PeriodError among them) a time out of any calendar
+        raise PeriodError(str(e) if isinstance(e, PeriodError) else f"not a period this calendar has: {e}") from None
+
+
+def _named(text: str):
+    try:
+        return named_period(text)
+    except (OverflowError, ValueError) as e:
+        raise PeriodError(str(e) if isinstance(e, PeriodError) else f"{text!r} is not a period: {e}") from None
+
+
+def _period_of(ask: Ask, tz: str, now: float) -> tuple[float, float, str, str | None]:
     if ask.period:
-        p = named_period(ask.period)
+        p = _named(ask.period)
         start, end = p.bounds(tz)
         if start >= now:
             raise PeriodError(f"{p.label} has not begun; nothing has happened in it yet")
@@ -86,10 +101,14 @@ def make(conn: psycopg.Connection, std: Standards, ask: Ask, now: float, *, prog
         conn.commit()
         a = Assessor(conn, std, timescale=timescale, progress=progress, keep_rows=True, clock=lambda: now)
         if ask.kind == "ranking":
-            period = named_period(ask.period or "")
+            period = _named(ask.period or "")
+            period.bounds(std.timezone)  # (one out of the calendar says so here)
             report, label = ranking.build(a, period, now, charts_too=drawn), period.label
         else:
             start, end, label, note = period_of(ask, std.timezone, now)
+            if end - start > MAX_DAYS * 86_400:
+                raise ReportError(f"a report covers at most {MAX_DAYS} days (a year); this period has "
+                                  f"{(end - start) / 86_400:.0f}")
             notes = [note] if note else []
             if not versions_between(conn, start, end):
                 raise CoverageError("no grid was loaded for the period: run `pingan migrate` with grid.path set")
