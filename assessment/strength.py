@@ -43,8 +43,8 @@ class Rules:
     minutes: float = 5.0
 
     def digest(self, std: Standards) -> str:
-        doc = {"shifts": list(self.shifts), "minimum": self.minimum, "minutes": self.minutes,
-               "max_gap_s": std.patrol.max_gap_s, "tz": std.timezone}
+        doc = {"shifts": list(self.shifts), "minimum": int(self.minimum), "minutes": float(self.minutes),
+               "max_gap_s": float(std.patrol.max_gap_s), "tz": std.timezone}  # (numbers as numbers: 300 = 300.0)
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
