@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 from typing import Sequence
 
@@ -26,11 +27,19 @@ GREEN, GREY, RED, AMBER = "#2ea043", "#8b949e", "#d73a49", "#d29922"
 _STATUS = LinearSegmentedColormap.from_list("coverage", [RED, AMBER, GREEN])
 
 
+_drawn = itertools.count(1)
+
+
 def _svg(fig: Figure) -> str:
     out = io.StringIO()
     fig.savefig(out, format="svg", bbox_inches="tight", dpi=150)
     text = out.getvalue()
-    return text[text.index("<svg"):]  # inline: no XML prolog
+    text = text[text.index("<svg"):]  # inline: no XML prolog
+    # several charts on one page: each one's ids (matplotlib's text_1, clip paths …) made its own
+    k = next(_drawn)
+    return (text.replace('id="', f'id="c{k}-').replace("url(#", f"url(#c{k}-")
+            .replace('xlink:href="#', f'xlink:href="#c{k}-').replace('href="#', f'href="#c{k}-')
+            .replace(f'xlink:href="#c{k}-c{k}-', f'xlink:href="#c{k}-'))
 
 
 def shares_bars(labels: Sequence[str], met: Sequence[float], unknown: Sequence[float], target: float,

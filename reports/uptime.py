@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from assessment import maintenance
 from assessment.defence import Assessor
 from assessment.periods import rfc3339
+from geofence.coverage import CellStatus, verdict
 from store.registry import versions_between
 
 from . import charts
@@ -32,7 +33,9 @@ METHODS = [
     "keeps a camera up until its next event; a silence longer than the missed heartbeats is an outage from the first "
     "missed heartbeat; an offline status or last will is down until heard again). Time the ingest was not receiving, "
     "or before a camera was first heard from, is unknown, shown beside it and counted neither up nor down.",
-    "SLA: key-location cameras' availability against the line (default 95%); other cameras are listed without a verdict.",
+    "SLA: a key-location camera meets the line (default 95%) when it does even with every unknown second counted down, "
+    "fails it when it does not even with every unknown second counted up, and is unknown in between; other cameras are "
+    "listed without a verdict.",
     "Outages: down spells begun in the period. MTTR: down seconds over outages (a spell begun before the period adds "
     "its down time without being counted). Longest outage: the longest run of stored hours each with down time, "
     "their down seconds summed.",
@@ -57,13 +60,20 @@ def build(a: Assessor, start: float, end: float, label: str, now: float, sla: fl
     version = versions_between(a.conn, start, end)[-1][0]
     city = a.city(version)
     cams = maintenance.cameras(a.conn, city, a.std, start, end, now, timescale=a.timescale)
+    def sla_met(c) -> bool | None:
+        """The standard's own verdict: met even with every unknown second down, failed even with
+        every one up, else unknown (and not a key location: no verdict)."""
+        if not c.key:
+            return None
+        v = verdict(c.up_s, c.unknown_s, c.up_s + c.down_s + c.unknown_s, sla)
+        return None if v is CellStatus.UNKNOWN else v is CellStatus.COVERED
+
     rows = []
     for c in cams:
         text, hours = _faults(c.faults)
         rows.append({"camera_id": c.camera_id, "name": c.name, "category": c.category, "key": c.key,
                      "district": c.district, "street": c.street, "availability": c.availability, "unknown": c.unknown,
-                     "meets_sla": None if not c.key or c.availability is None else c.availability >= sla,
-                     "meets": None if not c.key or c.availability is None else c.availability >= sla,
+                     "meets_sla": sla_met(c), "meets": sla_met(c),
                      "outages": c.outages, "mttr_h": _h(c.mttr_s), "longest_outage_h": _h(c.longest_outage_s),
                      "image_faults": text, "image_fault_h": hours})
     tables = [Table("cameras", "Cameras, worst first 摄像机（由差到好）", CAMERA_COLUMNS, rows, PERCENT)]
@@ -79,9 +89,13 @@ def build(a: Assessor, start: float, end: float, label: str, now: float, sla: fl
     key = [c for c in cams if c.key and c.availability is not None]
     up = sum(c.up_s for c in key)
     known = sum(c.up_s + c.down_s for c in key)
-    headlines = [Headline("key cameras' availability 重点摄像机在线率", up / known if known else None, sla),
-                 Headline("key cameras meeting the SLA 达标摄像机", sum(c.availability >= sla for c in key) / len(key)
-                          if key else None, None, f"{sum(c.availability >= sla for c in key)} of {len(key)}"),
+    verdicts = [sla_met(c) for c in cams if c.key]
+    judged = [v for v in verdicts if v is not None]
+    whole = max(1.0, sum(c.up_s + c.down_s + c.unknown_s for c in key))
+    headlines = [Headline("key cameras' availability 重点摄像机在线率", up / known if known else None, sla,
+                          f"unknown {sum(c.unknown_s for c in key) / whole:.1%}"),
+                 Headline("key cameras meeting the SLA 达标摄像机", sum(judged) / len(judged) if judged else None, None,
+                          f"{sum(judged)} of {len(judged)} judged; {len(verdicts) - len(judged)} unknown"),
                  Headline("outages 故障次数", None, None, f"{sum(c.outages for c in cams)} in all")]
     about = {"grid version": version, "cameras": len(cams), "key cameras": sum(c.key for c in cams), "SLA": f"{sla:.1%}",
              "generated": datetime.fromtimestamp(time.time(), ZoneInfo(tz)).isoformat(timespec="seconds")}

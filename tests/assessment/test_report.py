@@ -289,6 +289,7 @@ def test_the_uptime_report_of_two_cameras_worked_by_hand(db_url):
     assert c1["key"] and c1["meets_sla"] is False and c2["meets_sla"] is True
     # the cameras never heard from are unknown all day, listed last
     assert all(c["availability"] is None and c["unknown"] == 1.0 for c in doc["cameras"][2:])
+    assert all(c["meets_sla"] is None for c in doc["cameras"][2:])  # unknown: neither met nor failed
 
 
 # -- patrol ---------------------------------------------------------------------------------------------
