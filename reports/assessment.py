@@ -15,7 +15,7 @@ from assessment.report import AreaFigures, assessment
 from geofence.grid import Level
 
 from . import charts
-from .document import Headline, Report, Table
+from .document import Headline, Report, Table, completeness
 
 COLUMNS = (("area_id", "area 区域"), ("name", "name 名称"), ("cells", "cells 网格"), ("coverage", "coverage 覆盖率"),
            ("coverage_unknown", "unknown 未知"), ("coverage_not", "not covered 未覆盖"), ("meets", "≥ 90%"),
@@ -82,22 +82,6 @@ def daily_coverage(a: Assessor, result: PeriodResult, areas: dict[str, str]) -> 
     return [d.isoformat() for d in days], series
 
 
-def completeness(a: Assessor, result: PeriodResult) -> dict:
-    """What the data behind the figures covered: the ingest receiving, units and cameras heard."""
-    conn = a.conn
-    units_heard = conn.execute("SELECT count(DISTINCT unit_id) FROM pingan.patrol_ping WHERE ts >= to_timestamp(%s) "
-                               "AND ts < to_timestamp(%s)", (result.start, result.end)).fetchone()[0]
-    cams_heard = conn.execute("SELECT count(DISTINCT camera_id) FROM pingan.camera_health WHERE ts >= to_timestamp(%s) "
-                              "AND ts < to_timestamp(%s)", (result.start, result.end)).fetchone()[0]
-    conn.commit()
-    city = a.city(max(result.shares) if result.shares else next(iter(p.version for p in result.parts)))
-    return {"ingest receiving": f"{result.observed_s / result.seconds:.1%} of the period",
-            "units heard": f"{units_heard} of {len(city.kinds)} registered ({len(city.kinds) - units_heard} silent)"
-            if len(city.kinds) >= units_heard else f"{units_heard}",
-            "cameras heard": f"{cams_heard} of {len(city.cameras)} registered "
-                             f"({max(0, len(city.cameras) - cams_heard)} silent)"}
-
-
 TEAM_COLUMNS = (("team_id", "team 队"), ("name", "name 名称"), ("shifts", "shifts 班次"),
                 ("met", "shifts with enough members 达标班次"), ("share_met", "share met 达标率"),
                 ("unknown", "unknown shifts 未知班次"), ("fewest", "fewest members 最少人数"))
@@ -145,7 +129,8 @@ def build(a: Assessor, result: PeriodResult, label: str, *, charts_too: bool = T
         f"{sum(t.unknown for t in teams)} shifts unknown"))
     versions = sorted({p.version for p in result.parts})
     about = {"grid versions": ", ".join(map(str, versions)), "parts assessed": len(result.parts),
-             "parts from stored days": result.stored_parts, **completeness(a, result),
+             "parts from stored days": result.stored_parts,
+             **completeness(a.conn, a.city(versions[-1]), result.start, result.end),
              "generated": datetime.fromtimestamp(time.time(), ZoneInfo(tz)).isoformat(timespec="seconds")}
     report = Report("assessment", "Defence-system assessment 防控体系覆盖考核",
                     {"label": label, "from": rfc3339(result.start, tz), "to": rfc3339(result.end, tz), "timezone": tz},

@@ -13,7 +13,7 @@ from assessment.periods import rfc3339
 from store.registry import versions_between
 
 from . import charts
-from .document import Headline, Report, Table
+from .document import Headline, Report, Table, completeness
 
 UNIT_COLUMNS = (("unit_id", "unit 巡逻单元"), ("kind", "kind 类型"), ("team", "team 队"), ("fixes", "fixes 定位点"),
                 ("km", "track (km) 里程"), ("visits", "visits 到访"), ("cells", "cells visited 到访网格"),
@@ -63,7 +63,7 @@ def build(a: Assessor, start: float, end: float, label: str, *, charts_too: bool
                           if cells else None, None, f"{sum(t['visited'] for t in trows)} of {cells}"),
                  Headline("units heard 有定位的单元", sum(u.fixes > 0 for u in units) / len(units) if units else None,
                           None, f"{sum(u.fixes > 0 for u in units)} of {len(units)}")]
-    about = {"grid version": version, "units": len(units), "teams": len(teams),
+    about = {**completeness(a.conn, city, start, end), "grid version": version, "units": len(units), "teams": len(teams),
              "generated": datetime.fromtimestamp(time.time(), ZoneInfo(tz)).isoformat(timespec="seconds")}
     report = Report("patrol", "Patrol report 巡逻报告", {"label": label, "from": rfc3339(start, tz),
                                                     "to": rfc3339(end, tz), "timezone": tz},

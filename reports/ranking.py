@@ -14,9 +14,10 @@ from assessment.defence import TARGET, Assessor, CoverageError
 from assessment.periods import NamedPeriod, rfc3339
 from assessment.report import assessment
 from geofence.grid import Level
+from store.registry import versions_between
 
 from . import charts
-from .document import Headline, Report, Table
+from .document import Headline, Report, Table, completeness
 
 LEVELS = (("district", Level.DISTRICT, "Districts 区"), ("street", Level.STREET, "Streets and townships 街道/乡镇"))
 METHODS = [
@@ -106,7 +107,9 @@ def build(a: Assessor, period: NamedPeriod, now: float, *, charts_too: bool = Tr
                              + ", ".join(vetoed))
             drawn.append((f"{title} · {period.label}", ranked))
         tables += level_tables
-    about = {"quarters": ", ".join(q.label + ("" if q.closed else " (so far)") for q in quarters),
+    last_version = versions_between(a.conn, quarters[0].start, quarters[-1].end)[-1][0]
+    about = {**completeness(a.conn, a.city(last_version), quarters[0].start, quarters[-1].end),
+             "quarters": ", ".join(q.label + ("" if q.closed else " (so far)") for q in quarters),
              "grid standard": standard[:12],
              "generated": datetime.fromtimestamp(time.time(), ZoneInfo(tz)).isoformat(timespec="seconds")}
     first, last = quarters[0].start, quarters[-1].end

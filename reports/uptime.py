@@ -15,7 +15,7 @@ from geofence.coverage import CellStatus, verdict
 from store.registry import versions_between
 
 from . import charts
-from .document import Headline, Report, Table
+from .document import Headline, Report, Table, completeness
 
 CAMERA_COLUMNS = (("camera_id", "camera 摄像机"), ("name", "name 名称"), ("category", "category 类别"),
                   ("key", "key location 重点"), ("district", "district 区"), ("street", "street 街道"),
@@ -97,7 +97,8 @@ def build(a: Assessor, start: float, end: float, label: str, now: float, sla: fl
                  Headline("key cameras meeting the SLA 达标摄像机", sum(judged) / len(judged) if judged else None, None,
                           f"{sum(judged)} of {len(judged)} judged; {len(verdicts) - len(judged)} unknown"),
                  Headline("outages 故障次数", None, None, f"{sum(c.outages for c in cams)} in all")]
-    about = {"grid version": version, "cameras": len(cams), "key cameras": sum(c.key for c in cams), "SLA": f"{sla:.1%}",
+    about = {**completeness(a.conn, city, start, end), "grid version": version, "cameras": len(cams),
+             "key cameras": sum(c.key for c in cams), "SLA": f"{sla:.1%}",
              "generated": datetime.fromtimestamp(time.time(), ZoneInfo(tz)).isoformat(timespec="seconds")}
     report = Report("uptime", "Camera uptime 摄像机在线率", {"label": label, "from": rfc3339(start, tz),
                                                          "to": rfc3339(end, tz), "timezone": tz},

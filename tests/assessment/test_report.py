@@ -290,6 +290,8 @@ def test_the_uptime_report_of_two_cameras_worked_by_hand(db_url):
     # the cameras never heard from are unknown all day, listed last
     assert all(c["availability"] is None and c["unknown"] == 1.0 for c in doc["cameras"][2:])
     assert all(c["meets_sla"] is None for c in doc["cameras"][2:])  # unknown: neither met nor failed
+    assert doc["about"]["cameras heard"] == "2 of 12 registered (10 silent)"
+    assert doc["about"]["ingest receiving"] == "100.0% of the period"
 
 
 # -- patrol ---------------------------------------------------------------------------------------------
@@ -324,6 +326,7 @@ def test_the_patrol_report_of_a_unit_worked_by_hand(db_url):
     # (G1 and G2: from midnight to 08:00 / 09:00 is past 240 min; G3 and G4 never visited)
     assert (team["units"], team["cells"], team["visited"], team["never_visited"]) == (3, 4, 2, 2)
     assert team["never_visited_cells"] == ["D1S1G3", "D1S1G4"] and team["revisit_exceeded"] == 4
+    assert doc["about"]["units heard"] == "1 of 9 registered (8 silent)"  # the demo's 8 and ot-alice
     other = next(t for t in doc["teams"] if t["team_id"] == "D2S1")
     assert (other["visited"], other["km"], other["visits"]) == (0, 0, 0)
 
