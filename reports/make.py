@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import psycopg
 
-from assessment.defence import Assessor, CoverageError
+from assessment.defence import TARGET, Assessor, CoverageError
 from assessment.periods import NAMED_FORMS, PeriodError, named_period, parse_period, rfc3339
 from assessment.standards import Standards
 from assessment.strength import Rules
 from geofence.grid import Grid, Level
 from store.registry import versions_between
 
-from .document import FORMATS, Report, render
+from .document import FORMATS, Headline, Report, render
 
 KINDS = ("assessment", "ranking", "uptime", "patrol")
 MAX_DAYS = 400
@@ -163,3 +163,41 @@ def _only(report: Report, grid: Grid, area: str) -> None:
     for t in report.tables:
         if report.kind == "patrol" and t.name == "cells":  # the cells of the area's units
             t.rows = [r for r in t.rows if r["unit_id"] in units]
+    # the headlines and charts were the city's: the headlines are made again from the rows kept;
+    # the charts (drawn for the whole city) are left out
+    report.headlines = _headlines(report, area, grid.cells[area].name)
+    report.charts = []
+    report.notes.append(f"limited to {grid.cells[area].name} ({area}) and what lies within it; charts are drawn "
+                        "for the whole city only")
+
+
+def _share(flags: list) -> tuple[float | None, str]:
+    judged = [f for f in flags if f is not None]
+    return (sum(judged) / len(judged) if judged else None), f"{sum(judged)} of {len(judged)}"
+
+
+def _headlines(report: Report, area: str, name: str) -> list[Headline]:
+    rows = {t.name: t.rows for t in report.tables}
+    out: list[Headline] = []
+    if report.kind == "assessment":
+        own = next((r for t in ("districts", "streets") for r in rows.get(t, ()) if r["area_id"] == area), None)
+        if own is not None:
+            out.append(Headline(f"defence-system coverage 防控体系覆盖率 ({name})", own["coverage"], TARGET,
+                                f"unknown {own['coverage_unknown']:.1%}"))
+        for t, label in (("districts", "districts meeting 90% 区达标率"),
+                         ("streets", "streets/townships meeting 90% 街镇达标率")):
+            if rows.get(t):
+                value, note = _share([r["meets"] for r in rows[t]])
+                out.append(Headline(label, value, TARGET, note))
+    elif report.kind == "uptime":
+        value, note = _share([r["meets_sla"] for r in rows["cameras"]])
+        out.append(Headline("key cameras meeting the SLA 达标摄像机", value, None, note))
+    elif report.kind == "patrol":
+        cells = sum(r["cells"] for r in rows["teams"])
+        out.append(Headline("cells visited by their team 网格到访率", sum(r["visited"] for r in rows["teams"]) / cells
+                            if cells else None, None, f"{sum(r['visited'] for r in rows['teams'])} of {cells}"))
+    else:
+        for t in report.tables:
+            value, note = _share([r["meets"] for r in t.rows])
+            out.append(Headline(f"{t.title}: meeting 90% 达标率", value, TARGET, note))
+    return out

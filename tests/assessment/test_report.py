@@ -122,6 +122,10 @@ def test_the_assessment_report_in_each_format(db_url, tmp_path):
     r = report(db_url, "assessment", *period, "--area", "D2", "--format", "json")
     doc = json.loads(r.stdout)
     assert [x["area_id"] for x in doc["districts"]] == ["D2"] and [x["area_id"] for x in doc["streets"]] == ["D2S1", "D2S2"]
+    # … its headlines its own (never the city's 40.6%): D2 covered 0 of 16 cell-days, neither street at 90%
+    assert [(h["label"], h["value"]) for h in doc["headlines"]] == [
+        ("defence-system coverage 防控体系覆盖率 (District 2)", 0.0), ("districts meeting 90% 区达标率", 0.0),
+        ("streets/townships meeting 90% 街镇达标率", 0.0)]
     # CSV for spreadsheets (with a BOM), the streets' table
     r = report(db_url, "assessment", *period, "--format", "csv", "--table", "streets")
     rows = list(csv.DictReader(io.StringIO(r.stdout.decode("utf-8-sig"))))
