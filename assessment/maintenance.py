@@ -27,8 +27,31 @@ from .standards import City, Standards
 from .uptime import camera_uptime
 
 
+class _Seconds:
+    """What follows from up, down and unknown seconds and outages."""
+
+    up_s: float
+    down_s: float
+    unknown_s: float
+    outages: int
+
+    @property
+    def availability(self) -> float | None:
+        known = self.up_s + self.down_s
+        return self.up_s / known if known > 0 else None
+
+    @property
+    def unknown(self) -> float:
+        total = self.up_s + self.down_s + self.unknown_s
+        return self.unknown_s / total if total > 0 else 1.0
+
+    @property
+    def mttr_s(self) -> float | None:
+        return self.down_s / self.outages if self.outages else None
+
+
 @dataclass
-class CameraFigures:
+class CameraFigures(_Seconds):
     camera_id: str
     name: str
     category: str
@@ -42,23 +65,9 @@ class CameraFigures:
     longest_outage_s: float = 0.0
     faults: dict[str, list[float]] = field(default_factory=dict)  # kind → [count, seconds]
 
-    @property
-    def availability(self) -> float | None:
-        known = self.up_s + self.down_s
-        return self.up_s / known if known > 0 else None
-
-    @property
-    def unknown(self) -> float:
-        total = self.up_s + self.down_s + self.unknown_s
-        return self.unknown_s / total if total > 0 else 1.0
-
-    @property
-    def mttr_s(self) -> float | None:
-        return self.down_s / self.outages if self.outages else None
-
 
 @dataclass
-class GroupFigures:
+class GroupFigures(_Seconds):
     group: str  # street, district or category
     group_id: str
     name: str
@@ -69,20 +78,6 @@ class GroupFigures:
     outages: int
     longest_outage_s: float
     faults: dict[str, list[float]]
-
-    @property
-    def availability(self) -> float | None:
-        known = self.up_s + self.down_s
-        return self.up_s / known if known > 0 else None
-
-    @property
-    def unknown(self) -> float:
-        total = self.up_s + self.down_s + self.unknown_s
-        return self.unknown_s / total if total > 0 else 1.0
-
-    @property
-    def mttr_s(self) -> float | None:
-        return self.down_s / self.outages if self.outages else None
 
 
 def _owner(grid: Grid, cell: str | None, level: Level) -> str | None:

@@ -72,11 +72,16 @@ def parse_period(start_text: str, end_text: str, tz: str, now: float) -> tuple[f
     start, end = parse_time(start_text, tz, now), parse_time(end_text, tz, now)
     if end <= start:
         raise PeriodError(f"--to ({rfc3339(end, tz)}) must be after --from ({rfc3339(start, tz)})")
+    return up_to_now(start, end, tz, now)
+
+
+def up_to_now(start: float, end: float, tz: str, now: float, what: str = "the period") -> tuple[float, float, str | None]:
+    """Refused when it has not begun; one reaching past now ends now, and the note says so."""
     if start >= now:
-        raise PeriodError(f"the period starts in the future ({rfc3339(start, tz)}); nothing has happened in it yet")
+        raise PeriodError(f"{what} starts in the future ({rfc3339(start, tz)}); nothing has happened in it yet")
     note = None
     if end > now:
-        note = f"the period reaches into the future: assessed up to now ({rfc3339(now, tz)})"
+        note = f"{what} reaches into the future: assessed up to now ({rfc3339(now, tz)})"
         end = now
     return start, end, note
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psycopg
 
 from assessment.defence import TARGET, Assessor, CoverageError
-from assessment.periods import NAMED_FORMS, PeriodError, named_period, parse_period, rfc3339
+from assessment.periods import NAMED_FORMS, PeriodError, named_period, parse_period, rfc3339, up_to_now
 from assessment.standards import Standards
 from assessment.strength import Rules
 from geofence.grid import Grid, Level
@@ -75,13 +75,7 @@ def _named(text: str):
 def _period_of(ask: Ask, tz: str, now: float) -> tuple[float, float, str, str | None]:
     if ask.period:
         p = _named(ask.period)
-        start, end = p.bounds(tz)
-        if start >= now:
-            raise PeriodError(f"{p.label} has not begun; nothing has happened in it yet")
-        note = None
-        if end > now:
-            note = f"{p.label} is not over: reported up to now ({rfc3339(now, tz)})"
-            end = now
+        start, end, note = up_to_now(*p.bounds(tz), tz, now, p.label)
         return start, end, p.label, note
     start, end, note = parse_period(ask.start or "", ask.end, tz, now)
     return start, end, f"{rfc3339(start, tz)[:10]} – {rfc3339(end, tz)[:10]}", note

@@ -353,7 +353,7 @@ async def test_reports_as_the_command_line_makes_them(db_url, redis_client, peop
             "D1S1", "D1S2"]
         # what cannot be made says why
         for query, why in (("period=2026-Q5", "is not a period"), ("", "say which period"),
-                           (f"{period}&format=doc", "format"), ("period=2099", "has not begun")):
+                           (f"{period}&format=doc", "format"), ("period=2099", "starts in the future")):
             r = await client.get(f"/api/v1/reports/assessment?{query}", headers=auth(people["chief"]))
             body = await r.json()
             check(body, 400, "/api/v1/reports/{kind}")
