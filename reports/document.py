@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -159,6 +160,7 @@ def html(report: Report) -> str:
 
 
 def pdf(report: Report) -> bytes:
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # (its steps, one line each: not news)
     try:
         import weasyprint
     except OSError as e:  # the system's Pango is missing
