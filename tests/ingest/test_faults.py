@@ -347,7 +347,13 @@ def _outage_at_full_load(broker, redis_client, outage_s: float, protocol: str, m
 
         def watch() -> None:
             while not stop.is_set():
-                peak[0] = max(peak[0], w.source.inbox.qsize() + w.worker.held)
+                # what the worker holds: its inbox and its batch. Read in one piece only: a batch
+                # taken from the inbox, or released and refilled, between the two reads would be
+                # counted twice, so a sample in which the batch changed is read again
+                held = w.worker.held
+                queued = w.source.inbox.qsize()
+                if w.worker.held == held:
+                    peak[0] = max(peak[0], queued + held)
                 connections.add(w.source.generation)
                 time.sleep(0.01)
 
