@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -26,7 +25,7 @@ import psycopg
 
 from geofence.grid import Level
 from geofence.staffing import CrewFix, UnitPosition, response_reach, shifts_of, team_strength
-from store.queries import read_observed
+from store.queries import read_fixes, read_observed
 from store.registry import load_version, versions_between
 
 from .periods import city_days
@@ -92,43 +91,40 @@ def _observed_s(a: float, b: float, spans: Sequence[tuple[float, float]]) -> flo
 def compute(conn: psycopg.Connection, city: City, teams: dict[str, str], std: Standards, rules: Rules,
             day, start: float, end: float) -> tuple[list[tuple], list[tuple]]:
     """One day (or the part [start, end) of it): team rows (team, shift from, to, active, known)
-    and reach rows (district, reach sum, known samples, unknown samples)."""
-    rows = conn.execute("SELECT unit_id, date_part('epoch', ts), lon, lat, officers FROM pingan.patrol_ping "
-                        "WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s) ORDER BY unit_id, ts",
-                        (start - std.patrol.max_gap_s, end)).fetchall()
+    and reach rows (district, reach sum, known samples, unknown samples). The officers are
+    gathered per unit and shift by the database; the positions read as arrays (a city-day is
+    millions of fixes: none of them becomes a Python object)."""
     seen = read_observed(conn, start, end)
-    conn.commit()
-    by_unit: dict[str, list] = defaultdict(list)
-    for u, ts, lon, lat, officers in rows:
-        by_unit[u].append((ts, lon, lat, tuple(officers or ())))
-    crews = []
-    for u, fs in by_unit.items():
-        inside = [f for f in fs if f[0] >= start]
-        if inside:
-            crews.append(CrewFix(u, np.array([f[0] for f in inside]), np.array([f[1] for f in inside]),
-                                 np.array([f[2] for f in inside]), [f[3] for f in inside]))
     shifts = [(max(a, start), min(b, end)) for a, b in shifts_of(day, rules.shifts, std.timezone) if b > start and a < end]
-    team_rows = [(r.team_id, r.shift_start, r.shift_end, r.active,
-                  _observed_s(r.shift_start, r.shift_end, seen) >= 0.5 * (r.shift_end - r.shift_start))
-                 for r in team_strength(teams, crews, shifts, rules.minimum)]
+    team_rows = []
+    for a, b in shifts:  # the rule's own count, each unit standing once for the shift with everyone seen aboard
+        crews = [CrewFix(u, np.array([a]), np.zeros(1), np.zeros(1), [tuple(officers)]) for u, officers in conn.execute(
+            "SELECT unit_id, array_agg(DISTINCT o) FROM pingan.patrol_ping, unnest(officers) AS o "
+            "WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s) GROUP BY unit_id", (a, b))]
+        known = _observed_s(a, b, seen) >= 0.5 * (b - a)
+        team_rows += [(r.team_id, r.shift_start, r.shift_end, r.active, known)
+                      for r in team_strength(teams, crews, [(a, b)], rules.minimum)]
+    conn.commit()
+    fixes = read_fixes(conn, start, end)  # (with each unit's last fix before the day: on duty at its start)
+    units = [(fixes.unit_ids[i], s) for i, s in fixes.per_unit()]
     districts = [d.id for d in city.grid.at_level(Level.DISTRICT)]
     sums = dict.fromkeys(districts, 0.0)
-    known = unknown = 0
+    known_n = unknown_n = 0
     first = start + (-start % SAMPLE_S)
     for t in np.arange(first, end, SAMPLE_S):
         if not _inside(float(t), seen):
-            unknown += 1
+            unknown_n += 1
             continue
-        known += 1
+        known_n += 1
         on_duty = []
-        for u, fs in by_unit.items():
-            last = next((f for f in reversed(fs) if f[0] <= t), None)
-            if last is not None and t - last[0] <= std.patrol.max_gap_s:
-                on_duty.append(UnitPosition(u, city.kinds.get(u, "car"), last[1], last[2]))
+        for u, s in units:
+            k = int(np.searchsorted(fixes.ts[s], t, side="right")) - 1  # its last fix at or before t
+            if k >= 0 and t - fixes.ts[s][k] <= std.patrol.max_gap_s:
+                on_duty.append(UnitPosition(u, city.kinds.get(u, "car"), float(fixes.lon[s][k]), float(fixes.lat[s][k])))
         if on_duty:  # (none on duty: nothing reached)
             for d, share in response_reach(city.grid, on_duty, rules.minutes).items():
                 sums[d] += share
-    return team_rows, [(d, sums[d], known, unknown) for d in districts]
+    return team_rows, [(d, sums[d], known_n, unknown_n) for d in districts]
 
 
 def period(conn: psycopg.Connection, std: Standards, rules: Rules, start: float, end: float, now: float,
