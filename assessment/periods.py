@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator, Sequence
 from zoneinfo import ZoneInfo
 
@@ -56,14 +56,28 @@ def parse_time(text: str, tz: str, now: float) -> float:
     m = _RELATIVE.match(t)
     if m:
         sign = -1 if m[1] == "-" else 1
-        return now + sign * float(m[2]) * _UNIT_S[m[3]]
+        return _in_range(now + sign * float(m[2]) * _UNIT_S[m[3]], text)
     try:
         d = datetime.fromisoformat(text.strip())
     except ValueError:
         raise PeriodError(f"{text!r} is not a time: use {FORMS}") from None
     if d.tzinfo is None:
         d = d.replace(tzinfo=ZoneInfo(tz))
-    return d.timestamp()
+    try:
+        return _in_range(d.timestamp(), text)
+    except (OverflowError, ValueError):  # (the first or last day of the calendar, shifted out of it by its offset)
+        raise PeriodError(f"{text!r} is out of range: times from {FIRST_YEAR} to {LAST_YEAR}") from None
+
+
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # the times the store and its calendar arithmetic can hold
+_FIRST, _LAST = datetime(FIRST_YEAR, 1, 1, tzinfo=timezone.utc).timestamp(), \
+    datetime(LAST_YEAR + 1, 1, 1, tzinfo=timezone.utc).timestamp()
+
+
+def _in_range(ts: float, text: str) -> float:
+    if not _FIRST <= ts < _LAST:
+        raise PeriodError(f"{text!r} is out of range: times from {FIRST_YEAR} to {LAST_YEAR}")
+    return ts
 
 
 def parse_period(start_text: str, end_text: str, tz: str, now: float) -> tuple[float, float, str | None]:
@@ -123,8 +137,10 @@ def named_period(text: str) -> NamedPeriod:
         m = pattern.match(t)
         if not m:
             continue
+        y = int(m[1])
+        if not FIRST_YEAR <= y <= LAST_YEAR:
+            raise PeriodError(f"{text!r} is out of range: years from {FIRST_YEAR} to {LAST_YEAR}")
         try:
-            y = int(m[1])
             if kind == "quarter":
                 q = int(m[2])
                 first, after = date(y, 3 * q - 2, 1), (date(y, 3 * q + 1, 1) if q < 4 else date(y + 1, 1, 1))

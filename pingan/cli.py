@@ -315,8 +315,9 @@ def cmd_sweep(settings: Settings, args) -> int:
     db_url = _database(settings)
     try:
         with psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s))) as conn:
-            timescale = bool(conn.execute("SELECT count(*) FROM pingan.schema_migration WHERE variant = 'timescale'")
-                             .fetchone()[0])
+            from store.migrate import uses_timescale
+
+            timescale = uses_timescale(conn)
     except psycopg.errors.UndefinedTable:
         print("error: the database has no Pingan schema: run `pingan migrate`", file=sys.stderr)
         return 2

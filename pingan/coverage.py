@@ -15,6 +15,7 @@ from assessment.standards import Standards
 from geofence.coverage import DefenceStandard, LevelCoverage, PatrolStandard
 from geofence.grid import Level, Priority
 from geofence.schedule import clock_time
+from store.migrate import uses_timescale
 
 from .config import CoverageSettings
 
@@ -41,9 +42,7 @@ def assess(db_url: str, start_text: str, end_text: str, std: Standards, *, progr
     except psycopg.OperationalError as e:
         raise CoverageError(f"cannot reach the database: {e}") from None
     try:
-        timescale = bool(conn.execute("SELECT count(*) FROM pingan.schema_migration WHERE variant = 'timescale'")
-                         .fetchone()[0])
-        conn.commit()
+        timescale = uses_timescale(conn)
     except psycopg.errors.UndefinedTable:
         conn.close()
         raise CoverageError("the database has no Pingan schema: run `pingan migrate`") from None

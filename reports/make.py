@@ -12,6 +12,7 @@ from assessment.periods import NAMED_FORMS, PeriodError, named_period, parse_per
 from assessment.standards import Standards
 from assessment.strength import Rules
 from geofence.grid import Grid, Level
+from store.migrate import uses_timescale
 from store.registry import versions_between
 
 from .document import FORMATS, Headline, Report, render
@@ -59,22 +60,8 @@ class Ask:
 
 def period_of(ask: Ask, tz: str, now: float) -> tuple[float, float, str, str | None]:
     """(start, end, label, note) of the period asked for; one reaching past now ends now, said."""
-    try:
-        return _period_of(ask, tz, now)
-    except (OverflowError, OSError, ValueError) as e:  # (PeriodError among them) a time out of any calendar
-        raise PeriodError(str(e) if isinstance(e, PeriodError) else f"not a period this calendar has: {e}") from None
-
-
-def _named(text: str):
-    try:
-        return named_period(text)
-    except (OverflowError, ValueError) as e:
-        raise PeriodError(str(e) if isinstance(e, PeriodError) else f"{text!r} is not a period: {e}") from None
-
-
-def _period_of(ask: Ask, tz: str, now: float) -> tuple[float, float, str, str | None]:
     if ask.period:
-        p = _named(ask.period)
+        p = named_period(ask.period)
         start, end, note = up_to_now(*p.bounds(tz), tz, now, p.label)
         return start, end, p.label, note
     start, end, note = parse_period(ask.start or "", ask.end, tz, now)
@@ -90,16 +77,14 @@ def make(conn: psycopg.Connection, std: Standards, ask: Ask, now: float, *, prog
     ask.check()
     drawn = ask.fmt in ("html", "pdf")
     try:
-        timescale = bool(conn.execute("SELECT count(*) FROM pingan.schema_migration WHERE variant = 'timescale'")
-                         .fetchone()[0])
-        conn.commit()
-        a = Assessor(conn, std, timescale=timescale, progress=progress, keep_rows=True, clock=lambda: now)
+        a = Assessor(conn, std, timescale=uses_timescale(conn), progress=progress, keep_rows=True, clock=lambda: now)
         if ask.kind == "ranking":
-            period = _named(ask.period or "")
-            period.bounds(std.timezone)  # (one out of the calendar says so here)
+            period = named_period(ask.period or "")
             report, label = ranking.build(a, period, now, charts_too=drawn), period.label
+            span = period.bounds(std.timezone)
         else:
             start, end, label, note = period_of(ask, std.timezone, now)
+            span = (start, end)
             if end - start > MAX_DAYS * 86_400:
                 raise ReportError(f"a report covers at most {MAX_DAYS} days (a year); this period has "
                                   f"{(end - start) / 86_400:.0f}")
@@ -116,7 +101,7 @@ def make(conn: psycopg.Connection, std: Standards, ask: Ask, now: float, *, prog
                 report = assessment.build(a, result, label, charts_too=drawn, levels=LEVELS[ask.level], now=now,
                                           rules=Rules(tuple(shifts), team_minimum, ask.reach_minutes))
         if ask.area:
-            _only(report, a.city(versions_between(conn, *_bounds(report, std.timezone))[-1][0]).grid, ask.area)
+            _only(report, a.city(versions_between(conn, span[0], min(span[1], now))[-1][0]).grid, ask.area)
     except (PeriodError, CoverageError) as e:
         raise ReportError(str(e)) from None
     except psycopg.errors.UndefinedTable:
@@ -127,13 +112,6 @@ def make(conn: psycopg.Connection, std: Standards, ask: Ask, now: float, *, prog
         raise ReportError(str(e)) from None
     name = f"pingan-{ask.kind}-{label.replace(' ', '').replace('–', '_')}.{ask.fmt}"
     return report, body, name
-
-
-def _bounds(report: Report, tz: str) -> tuple[float, float]:
-    from datetime import datetime
-
-    return (datetime.fromisoformat(report.period["from"]).timestamp(),
-            datetime.fromisoformat(report.period["to"]).timestamp())
 
 
 def _only(report: Report, grid: Grid, area: str) -> None:

@@ -89,6 +89,14 @@ def timescale_available(conn: psycopg.Connection, mode: str = "auto") -> bool:
                               "a superuser can run CREATE EXTENSION timescaledb in this database")
 
 
+def uses_timescale(conn: psycopg.Connection) -> bool:
+    """Whether this database was migrated with the TimescaleDB variants (raises UndefinedTable
+    where it was never migrated)."""
+    found = conn.execute("SELECT count(*) FROM pingan.schema_migration WHERE variant = 'timescale'").fetchone()[0]
+    conn.commit()
+    return bool(found)
+
+
 def _without(mode: str, why: str) -> bool:
     if mode == "require":
         raise MigrationError(f"{why} (database.timescaledb = require)")

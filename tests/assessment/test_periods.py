@@ -90,3 +90,13 @@ def test_periods_assessors_name():
                      ("last quarter", "use 2026-Q3, 2026, 2026-11, 2026-W47 or 2026-11-20")):
         with pytest.raises(PeriodError, match=why):
             named_period(bad)
+
+
+def test_times_outside_the_calendar_are_refused_with_the_reason():
+    # (a year past 9998 has no day after its last; a relative time can run off the calendar)
+    for bad in ("9999-Q4", "9999-W52", "0001"):
+        with pytest.raises(PeriodError, match="out of range: years from 1970 to 9998"):
+            named_period(bad)
+    for bad in ("-99999999999d", "0001-01-01", "+9999999w"):
+        with pytest.raises(PeriodError, match="out of range: times from 1970 to 9998"):
+            parse_time(bad, TZ, NOW)
