@@ -12,6 +12,7 @@ import shapely
 
 from assessment.standards import City, Standards
 from assessment.uptime import camera_uptime
+from geofence.grid import Level
 from store.alerts import find
 from store.registry import load_version, versions_between
 
@@ -33,10 +34,7 @@ class Registry:
         doc = load_version(conn, found[-1][0])
         city = City.of(found[-1][0], doc)
         grid = city.grid
-        district: dict[str, str | None] = {}
-        for cid in grid.cells:
-            chain = (cid, *grid.ancestors[cid])
-            district[cid] = next((a for a in chain if str(grid.cells[a].level) == "district"), None)
+        district: dict[str, str | None] = {cid: grid.above(cid, Level.DISTRICT) for cid in grid.cells}
         teams = {u["id"]: u.get("team") for u in doc["units"]}
         for uid, team in teams.items():
             district[uid] = district.get(team) if team else None

@@ -80,13 +80,6 @@ class GroupFigures(_Seconds):
     faults: dict[str, list[float]]
 
 
-def _owner(grid: Grid, cell: str | None, level: Level) -> str | None:
-    if cell is None:
-        return None
-    return next((a for a in (cell, *grid.ancestors.get(cell, ())) if a in grid.cells and grid.cells[a].level is level),
-                None)
-
-
 def longest_outages(conn: psycopg.Connection, ids: Sequence[str], start: float, end: float) -> dict[str, float]:
     """Per camera: the longest run of stored hours each with down time in [start, end), their down seconds summed."""
     rows = conn.execute(
@@ -125,7 +118,7 @@ def cameras(conn: psycopg.Connection, city: City, std: Standards, start: float, 
     out = []
     for cam, cell, u in zip(cams, city.camera_cells, ups, strict=True):
         out.append(CameraFigures(cam.id, cam.name, str(cam.category), str(cam.category) in keys,
-                                 _owner(city.grid, cell, Level.STREET), _owner(city.grid, cell, Level.DISTRICT),
+                                 city.grid.above(cell, Level.STREET), city.grid.above(cell, Level.DISTRICT),
                                  u.up_s, u.down_s, u.unknown_s, u.outages, longest.get(cam.id, 0.0),
                                  faults.get(cam.id, {})))
     return sorted(out, key=lambda c: (c.availability is None, c.availability or 0.0, c.camera_id))

@@ -56,7 +56,7 @@ def store_days(conn: psycopg.Connection, city, first: date, days: int, rng) -> i
     standard = Standards().digest()
     grid = city.grid
     leaves = grid.leaves
-    district = {c.id: next(a for a in grid.ancestors[c.id] if str(grid.cells[a].level) == "district") for c in leaves}
+    district = {c.id: grid.above(c.id, Level.DISTRICT) for c in leaves}
     quality = {d: rng.uniform(0.80, 0.99) for d in set(district.values())}
     keys = set(Standards().defence.key_camera_categories)
     cams: dict[str, list[str]] = {}

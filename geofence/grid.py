@@ -77,6 +77,13 @@ class Grid:
     def at_level(self, level: Level) -> list[GridCell]:
         return sorted((c for c in self.cells.values() if c.level is level), key=lambda c: c.id)
 
+    def above(self, cell_id: str | None, level: Level) -> str | None:
+        """The area of this level a cell lies in (the cell itself when it is of that level);
+        None outside the grid or below the cell."""
+        if cell_id not in self.cells:
+            return None
+        return next((a for a in (cell_id, *self.ancestors.get(cell_id, ())) if self.cells[a].level is level), None)
+
     @classmethod
     def from_geojson(cls, collection: Mapping[str, Any], source: str = "grid",
                      crs: CoordinateSystem = CoordinateSystem.WGS84) -> "Grid":

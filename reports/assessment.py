@@ -147,8 +147,7 @@ def build(a: Assessor, result: PeriodResult, label: str, *, charts_too: bool = T
             [c.geometry for c in leaves], [shares[c.id]["covered"] if c.id in shares else None for c in leaves],
             "each cell: covered share of the period's known time",
             [shares[c.id]["unknown"] if c.id in shares else 1.0 for c in leaves])))
-        owner = {c.id: next((x for x in grid.ancestors[c.id] if grid.cells[x].level is Level.DISTRICT), "C")
-                 for c in leaves}
+        owner = {c.id: grid.above(c.id, Level.DISTRICT) or "C" for c in leaves}
         days, series = daily_coverage(a, result, owner)
         if len(days) > 1:
             names = {r["area_id"]: r["name"] for r in districts}

@@ -120,11 +120,7 @@ def _only(report: Report, grid: Grid, area: str) -> None:
         raise ReportError(f"no area {area!r} in the grid of this period")
 
     def within(x) -> bool:
-        while isinstance(x, str) and x in grid.cells:
-            if x == area:
-                return True
-            x = grid.cells[x].parent
-        return False
+        return x == area or (isinstance(x, str) and area in grid.ancestors.get(x, ()))
 
     for t in report.tables:
         if not (report.kind == "patrol" and t.name == "cells"):
