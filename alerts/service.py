@@ -507,9 +507,9 @@ class AlertService:
         try:
             had, _ = (self.client.pipeline(transaction=False).exists(CELL_VISITS)
                       .hset(CELL_VISITS, mapping={c: repr(t) for c, t in fresh.items()}).execute())
-            self._said_visits = dict(visits) if not had and self._said_visits else {**self._said_visits, **fresh}
             if not had and len(fresh) < len(visits):  # Redis lost them (flushed, restarted): all again
                 self.client.hset(CELL_VISITS, mapping={c: repr(t) for c, t in visits.items()})
+            self._said_visits = dict(visits)
         except redis.RedisError as e:  # the API shows the latest fixes meanwhile; said again next time
             log.warning("cell visits not published: %s", e)
 

@@ -27,6 +27,7 @@ import numpy as np
 import psycopg
 
 from geofence.grid import Level
+from store.queries import read_observed
 
 from .defence import TARGET, Assessor, PeriodResult
 
@@ -144,3 +145,18 @@ def assessment(a: Assessor, result: PeriodResult, levels: Iterable[Level] = (Lev
                 Share(x.covered, x.unknown, x.not_covered, x.weight), Share.of_sums(*s.patrol),
                 Share.of_sums(*s.cameras), Share.of_sums(*s.checkpoints), s.outages))
     return out
+
+
+def completeness(conn, city, start: float, end: float) -> dict[str, str]:
+    """What the data behind a report covered, for its about section: the ingest receiving, the
+    registry's units and cameras heard from (the others silent all the period)."""
+    observed = sum(b - a for a, b in read_observed(conn, start, end))
+    heard = {}
+    for name, table, column, registered in (("units", "patrol_ping", "unit_id", set(city.kinds)),
+                                            ("cameras", "camera_health", "camera_id", {c.id for c in city.cameras})):
+        got = {r[0] for r in conn.execute(f"SELECT DISTINCT {column} FROM pingan.{table} WHERE ts >= to_timestamp(%s) "
+                                          "AND ts < to_timestamp(%s)", (start, end))}
+        heard[f"{name} heard"] = f"{len(got & registered)} of {len(registered)} registered " \
+                                 f"({len(registered - got)} silent)"
+    conn.commit()
+    return {"ingest receiving": f"{observed / (end - start):.1%} of the period", **heard}

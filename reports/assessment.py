@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 from assessment import strength
 from assessment.defence import TARGET, Assessor, PeriodResult
 from assessment.periods import rfc3339
-from assessment.report import AreaFigures, assessment
+from assessment.report import AreaFigures, assessment, completeness
 from geofence.grid import Level
 
 from . import charts
-from .document import Headline, Report, Table, completeness
+from .document import Headline, Report, Table
 
 COLUMNS = (("area_id", "area 区域"), ("name", "name 名称"), ("cells", "cells 网格"), ("coverage", "coverage 覆盖率"),
            ("coverage_unknown", "unknown 未知"), ("coverage_not", "not covered 未覆盖"), ("meets", "≥ 90%"),

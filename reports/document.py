@@ -61,23 +61,6 @@ class Report:
                 **{t.name: t.rows for t in self.tables}, "methods": self.methods, "notes": self.notes}
 
 
-def completeness(conn, city, start: float, end: float) -> dict[str, str]:
-    """What the data behind a report covered, for its about section: the ingest receiving, the
-    registry's units and cameras heard from (the others silent all the period)."""
-    from store.queries import read_observed
-
-    observed = sum(b - a for a, b in read_observed(conn, start, end))
-    heard = {}
-    for name, table, column, registered in (("units", "patrol_ping", "unit_id", set(city.kinds)),
-                                            ("cameras", "camera_health", "camera_id", {c.id for c in city.cameras})):
-        got = {r[0] for r in conn.execute(f"SELECT DISTINCT {column} FROM pingan.{table} WHERE ts >= to_timestamp(%s) "
-                                          "AND ts < to_timestamp(%s)", (start, end))}
-        heard[f"{name} heard"] = f"{len(got & registered)} of {len(registered)} registered " \
-                                 f"({len(registered - got)} silent)"
-    conn.commit()
-    return {"ingest receiving": f"{observed / (end - start):.1%} of the period", **heard}
-
-
 def render(report: Report, fmt: str, table: str | None = None) -> bytes:
     if fmt == "json":
         return json.dumps(report.data(), ensure_ascii=False, indent=2).encode()

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 from assessment.defence import Assessor
 from assessment.patrols import patrols
 from assessment.periods import rfc3339
+from assessment.report import completeness
 from store.registry import versions_between
 
 from . import charts
-from .document import Headline, Report, Table, completeness
+from .document import Headline, Report, Table
 
 UNIT_COLUMNS = (("unit_id", "unit 巡逻单元"), ("kind", "kind 类型"), ("team", "team 队"), ("fixes", "fixes 定位点"),
                 ("km", "track (km) 里程"), ("visits", "visits 到访"), ("cells", "cells visited 到访网格"),

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 from assessment import ranking
 from assessment.defence import TARGET, Assessor, CoverageError
 from assessment.periods import NamedPeriod, rfc3339
-from assessment.report import assessment
+from assessment.report import assessment, completeness
 from geofence.grid import Level
 from store.registry import versions_between
 
 from . import charts
-from .document import Headline, Report, Table, completeness
+from .document import Headline, Report, Table
 
 LEVELS = (("district", Level.DISTRICT, "Districts 区"), ("street", Level.STREET, "Streets and townships 街道/乡镇"))
 METHODS = [

@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 from assessment import maintenance
 from assessment.defence import Assessor
 from assessment.periods import rfc3339
+from assessment.report import completeness
 from geofence.coverage import CellStatus, verdict
 from store.registry import versions_between
 
 from . import charts
-from .document import Headline, Report, Table, completeness
+from .document import Headline, Report, Table
 
 CAMERA_COLUMNS = (("camera_id", "camera 摄像机"), ("name", "name 名称"), ("category", "category 类别"),
                   ("key", "key location 重点"), ("district", "district 区"), ("street", "street 街道"),
