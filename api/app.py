@@ -256,9 +256,11 @@ def _integer(request: web.Request, name: str, default: int, lo: int, hi: int) ->
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.lstrip("-").isdigit() or not lo <= int(text) <= hi:
+    # plain ASCII digits only: "²" is a digit to str.isdigit and no number to int; int takes "1_0" and " 5"
+    v = int(text) if text.isascii() and text.removeprefix("-").isdigit() else None
+    if v is None or not lo <= v <= hi:
         raise ApiError(400, f"query parameter {name!r} must be a whole number within [{lo}, {hi}], not {text!r}")
-    return int(text)
+    return v
 
 
 def _choice(request: web.Request, name: str, default: str, choices: tuple[str, ...]) -> str:

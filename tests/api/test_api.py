@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import time
+from urllib.parse import quote
 
 import jsonschema
 import psycopg
@@ -360,5 +361,20 @@ async def test_reports_as_the_command_line_makes_them(db_url, redis_client, peop
             assert r.status == 400 and why in body["reason"], (query, body)
         r = await client.get("/api/v1/reports/gossip?period=2026", headers=auth(people["chief"]))
         assert r.status == 400 and "no report 'gossip'" in (await r.json())["reason"]
+    finally:
+        await client.close()
+
+
+async def test_numbers_in_the_query_are_numbers(db_url, redis_client, people):
+    """(Schemathesis found `limit=²`: a digit to str.isdigit, no number to int — a 500 then.)"""
+    client = await client_for(db_url)
+    try:
+        for value in ("²", "1_0", " 5", "5.0", "-1", "--5", "abc", "1001"):
+            r = await client.get(f"/api/v1/alerts?limit={quote(value)}", headers=auth(people["chief"]))
+            body = await r.json()
+            check(body, 400, "/api/v1/alerts")
+            assert r.status == 400 and "'limit' must be a whole number within [1, 1000]" in body["reason"], value
+        r = await client.get("/api/v1/alerts?limit=7", headers=auth(people["chief"]))
+        assert r.status == 200 and (await r.json())["limit"] == 7
     finally:
         await client.close()
