@@ -37,12 +37,12 @@ from assessment.defence import TARGET, Assessor, CoverageError
 from assessment.periods import city_days
 from assessment.standards import City, Standards
 from geofence.grid import Level
+from geofence.spans import complement
 from geofence.staffing import shifts_of
 from store import alerts as alert_store
-from store.queries import read_records
+from store.queries import read_observed, read_records
 from store.records import CELL_VISITS, FEED_STREAM, CameraHealth, CameraSnapshot, Checkin, DeviceStatus, FeedBatch, PatrolFix
 from store.registry import load_version, versions_between
-from store.results import record_uptime
 
 from .image import pick_reference, snapshot_light
 from .lifecycle import Action, Alert, AlertState, Change, Lifecycle, Silence
@@ -115,6 +115,7 @@ class AlertService:
         self._next_patrol = -math.inf  # event time of the next coverage and staffing judgement
         self._next_indicator = -math.inf  # … and of the next coverage indicator
         self._judged_shifts: set[tuple[float, float]] = set()
+        self._seen: list[tuple[float, float]] = []  # what the ingest received (``_observe``)
         self._references_at: float | None = None  # the newest reference view loaded
         self._finish_at: float | None = None
         self.failure: BaseException | None = None
@@ -442,16 +443,19 @@ class AlertService:
             now = self.stats.watermark
         conds: list[Condition] = []
         if math.isfinite(now):
-            cp, up = self._camera_params(), self._unit_params()
+            self._observe(now)
+            cp, up, missed = self._camera_params(), self._unit_params(), self._missed()
             for st in self._state.cameras.values():
-                conds += cameras.on_tick(st, now, cp)
+                conds += cameras.on_tick(st, now, cp, missed)
             for st in self._state.units.values():
-                conds += units.on_tick(st, now, up)
+                conds += units.on_tick(st, now, up, missed)
             conds += self._patrol(now, closing)
             self._publish_visits()
             conds += self._indicators(now, closing)
-        conds += feed.on_tick(self._state.feed, self.wall(), self.settings.ingest_stall_s, self.settings.ingest_lag_s)
         changes = self.lifecycle.apply(conds, now)
+        wall = self.wall()  # the ingest is judged on the wall clock: while it is stalled, event time stands still
+        changes += self.lifecycle.apply(feed.on_tick(self._state.feed, wall, self.settings.ingest_stall_s,
+                                                     self.settings.ingest_lag_s), wall)
         changes += self.lifecycle.tick(now)
         if self._city is not None and math.isfinite(now):  # from what is open now: gaps and blind cameras together
             p = self._patrol_params()
@@ -536,16 +540,40 @@ class AlertService:
         return indicator.judge(areas, TARGET, start, end, {a.area_id: self._areas(a.area_id) for a in areas})
 
     def _evaluate(self, start: float, at: float, closed: bool) -> list[Condition]:
-        city = self._city
-        params = self._patrol_params()
-        silent = {st.cell for st in self._state.units.values()
-                  if st.cell and units.silent_since(st, at, self._unit_params()) is not None}
-        if city is None:
+        if self._city is None:
             return []
-        return (patrol.evaluate(self._state.patrol, params, start, at, closed=closed, held=silent)
-                + self._teams_judged(start, at, closed))
+        params = self._patrol_params()
+        missed = self._missed()
+        silent = {st.cell for st in self._state.units.values()
+                  if st.cell and units.silent_since(st, at, self._unit_params(), missed) is not None}
+        unobserved = self._unobserved(start, at)
+        return (patrol.evaluate(self._state.patrol, params, start, at, closed=closed, held=silent,
+                                unobserved=unobserved)
+                + self._teams_judged(start, at, closed, unobserved))
 
-    def _teams_judged(self, start: float, at: float, closed: bool) -> list[Condition]:
+    # -- what the ingest received: time outside it is unknown to every rule ----------------------
+    def _observe(self, now: float) -> None:
+        """The stretches up to `now` in which an ingest worker was receiving or an import was
+        declared received (``pingan.ingest_uptime``), from the day before the period on."""
+        start = self._period_of(now)[0] - 86_400
+        self._seen = read_observed(self._connection(), start, now + 1)
+
+    def _missed(self) -> tuple[float, float]:
+        """The latest stretch nobody was receiving that has ended (a start: all before the first
+        run). The stretch after the newest run is not one: a worker records its run every
+        ``ingest.heartbeat_s``, and while none receives, no record comes to move event time on."""
+        seen = self._seen
+        if not seen:
+            return (-math.inf, math.inf)
+        return (seen[-2][1] if len(seen) > 1 else -math.inf, seen[-1][0])
+
+    def _unobserved(self, start: float, end: float) -> list[tuple[float, float]]:
+        """The stretches of [start, end) nobody was receiving: unknown to every rule, as in the
+        assessment (a start, an outage)."""
+        return complement([(max(a, start), min(b, end)) for a, b in self._seen if b > start and a < end], start, end)
+
+    def _teams_judged(self, start: float, at: float, closed: bool,
+                      unobserved: list[tuple[float, float]]) -> list[Condition]:
         """The shifts within [start, at] that have ended (and, where the period closes, the one it
         cuts), each judged once."""
         grid = self._city.grid
@@ -562,7 +590,7 @@ class AlertService:
         if not due:
             return []
         scope = {t: self._areas(t) for t in set(teams.values())}
-        return patrol.team_shifts(self._state.patrol, teams, due, self.team_minimum, scope)
+        return patrol.team_shifts(self._state.patrol, teams, due, self.team_minimum, scope, unobserved)
 
     def _patrol_params(self) -> patrol.PatrolParams:
         if getattr(self, "_params_for", None) is not self._city:
@@ -576,10 +604,6 @@ class AlertService:
     def _final(self) -> None:
         """On stop: a replayed period is swept once more at its end and closed."""
         if self._finish_at is not None:
-            if self.fixed_period is not None:  # a replay imports history: its whole period was received
-                conn = self._connection()
-                record_uptime(conn, f"replay:{self.consumer}", *self.fixed_period, source="replay")
-                conn.commit()
             self.sweep(self._finish_at, closing=True)
         self.dispatcher.flush(force=True)
 

@@ -24,6 +24,7 @@ import numpy as np
 import psycopg
 
 from geofence.grid import Level
+from geofence.spans import complement
 from geofence.staffing import CrewFix, UnitPosition, response_reach, shifts_of, team_strength
 from store.queries import read_fixes, read_observed
 from store.registry import load_version, versions_between
@@ -84,10 +85,6 @@ def _inside(t: float, spans: Sequence[tuple[float, float]]) -> bool:
     return any(a <= t < b for a, b in spans)
 
 
-def _observed_s(a: float, b: float, spans: Sequence[tuple[float, float]]) -> float:
-    return sum(max(0.0, min(b, y) - max(a, x)) for x, y in spans)
-
-
 def compute(conn: psycopg.Connection, city: City, teams: dict[str, str], std: Standards, rules: Rules,
             day, start: float, end: float) -> tuple[list[tuple], list[tuple]]:
     """One day (or the part [start, end) of it): team rows (team, shift from, to, active, known)
@@ -101,9 +98,8 @@ def compute(conn: psycopg.Connection, city: City, teams: dict[str, str], std: St
         crews = [CrewFix(u, np.array([a]), np.zeros(1), np.zeros(1), [tuple(officers)]) for u, officers in conn.execute(
             "SELECT unit_id, array_agg(DISTINCT o) FROM pingan.patrol_ping, unnest(officers) AS o "
             "WHERE ts >= to_timestamp(%s) AND ts < to_timestamp(%s) GROUP BY unit_id", (a, b))]
-        known = _observed_s(a, b, seen) >= 0.5 * (b - a)
-        team_rows += [(r.team_id, r.shift_start, r.shift_end, r.active, known)
-                      for r in team_strength(teams, crews, [(a, b)], rules.minimum)]
+        team_rows += [(r.team_id, r.shift_start, r.shift_end, r.active, r.known)
+                      for r in team_strength(teams, crews, [(a, b)], rules.minimum, complement(seen, a, b))]
     conn.commit()
     fixes = read_fixes(conn, start, end)  # (with each unit's last fix before the day: on duty at its start)
     units = [(fixes.unit_ids[i], s) for i, s in fixes.per_unit()]

@@ -14,7 +14,8 @@ Rules, for an auditor:
   minute in which the ingest was not receiving is *unknown*: neither staffed nor short.
 - **Team strength**: an officer is an active member of a team in a shift when seen aboard one
   of the team's units (a fix) during the shift; the standard is at least 10 (the seed's
-  full-time township patrol team).
+  full-time township patrol team). A shift the ingest received less than half of is *unknown*:
+  it neither meets nor fails the standard.
 - **Reach**: at a moment, each on-duty unit (a fix in the last ``max_age_s``) reaches a disc of
   radius speed × minutes around its latest position (straight line; speed by unit kind); the
   share of a district's area inside the union of the discs.
@@ -136,15 +137,21 @@ class TeamStrength:
     shift_end: float
     active: int
     minimum: int
+    known: bool = True  # the ingest received at least half of the shift
 
     @property
-    def meets(self) -> bool:
-        return self.active >= self.minimum
+    def meets(self) -> bool | None:
+        """True or False; None where the shift is unknown."""
+        return self.active >= self.minimum if self.known else None
+
+
+KNOWN_SHARE = 0.5  # a shift is judged when the ingest received at least this share of it
 
 
 def team_strength(teams: Mapping[str, str], crews: Iterable[CrewFix], shifts: Sequence[tuple[float, float]],
-                  minimum: int = TEAM_MINIMUM) -> list[TeamStrength]:
-    """teams: unit id → team id. One row per team and shift."""
+                  minimum: int = TEAM_MINIMUM, unobserved: Sequence[tuple[float, float]] = ()) -> list[TeamStrength]:
+    """teams: unit id → team id. One row per team and shift; unobserved: stretches in which the
+    ingest was not receiving (merged, or at least not overlapping)."""
     seen: dict[tuple[str, int], set[str]] = {}
     for crew in crews:
         team = teams.get(crew.unit_id)
@@ -155,7 +162,9 @@ def team_strength(teams: Mapping[str, str], crews: Iterable[CrewFix], shifts: Se
             members = seen.setdefault((team, k), set())
             for i in idx:
                 members.update(crew.officers[i])
-    return [TeamStrength(team, a, b, len(seen.get((team, k), ())), minimum)
+    known = [sum(max(0.0, min(b, y) - max(a, x)) for x, y in unobserved) <= (1 - KNOWN_SHARE) * (b - a)
+             for a, b in shifts]
+    return [TeamStrength(team, a, b, len(seen.get((team, k), ())), minimum, known[k])
             for team in sorted(set(teams.values())) for k, (a, b) in enumerate(shifts)]
 
 

@@ -232,6 +232,10 @@ class IngestWorker:
     def _flush(self, batch: Batch, acks: list[tuple[int, int]], oldest: float) -> bool:
         self._filter(batch)
         self._tag_cells(batch)
+        self.uptime.observe(self.source, time.time())
+        if self.uptime.unwritten:  # a new run is on record before anything it received is on the feed
+            self._next_beat = 0.0
+            self._beat()
         t0 = time.perf_counter()
         result = self._retry_db(lambda: self._write(batch, len(acks)))
         if result is None:
@@ -408,6 +412,11 @@ class _Uptime:
         self.since = self.last_until if self.bridged else min(source.connected_at, now)
         if self.bridged and source.connected_at > self.last_until:
             self.gap = (self.last_until, source.connected_at)
+
+    @property
+    def unwritten(self) -> bool:
+        """A run after a gap that is not yet recorded."""
+        return self.since is not None and (self.last_until is None or self.last_until < self.since)
 
     def written(self, until: float) -> None:
         self.last_until = until

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from . import access, alerting, logs, reports
+from . import access, alerting, imports, logs, reports
 from .config import ConfigError, Settings, load_settings, load_settings_leniently
 
 log = logging.getLogger("pingan")
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     alerting.add_parser(sub)
     alerting.add_diagnose_parser(sub)
     access.add_parser(sub)
+    imports.add_parser(sub)
 
     p = sub.add_parser("simulate", help="publish a scenario's traffic to PINGAN_MQTT_URL (or a local `pingan run`)",
                        description="Publish a scenario (a built-in name or a TOML file) and write its ground "
@@ -383,6 +384,10 @@ def cmd_token(settings: Settings, args) -> int:
     return access.cmd_token(settings, args, _database(settings))
 
 
+def cmd_import(settings: Settings, args) -> int:
+    return imports.cmd_import(settings, args, _database(settings))
+
+
 def cmd_api(settings: Settings, args) -> int:
     """The API alone."""
     address = _alone(settings, "the API")
@@ -397,7 +402,7 @@ def cmd_api(settings: Settings, args) -> int:
 
 VERBS = {"run": cmd_run, "ingest": cmd_ingest, "migrate": cmd_migrate, "check": cmd_check,
          "coverage": cmd_coverage, "simulate": cmd_simulate, "sweep": cmd_sweep, "alerts": cmd_alerts,
-         "token": cmd_token, "api": cmd_api, "report": cmd_report}
+         "token": cmd_token, "api": cmd_api, "report": cmd_report, "import": cmd_import}
 
 
 # -- composition -------------------------------------------------------------------------------
@@ -555,6 +560,11 @@ def _serve(settings: Settings, args, *, sync_registry: bool) -> int:
             return 1
         if done[1] is not None and done[1].changed and done[1].previous is not None:
             log.warning("%s", _version_line(done[1], settings.coverage.timezone))
+        if sim is not None:  # a replay imports history: the ingest was not running then, the data arrives now
+            from store.results import declare_received
+
+            with psycopg.connect(db_url) as conn:
+                declare_received(conn, sim.scenario.name, sim.received, source="replay")
         running = _Running.start(settings, db_url, stack)
         service = None
         if sync_registry:
@@ -718,7 +728,6 @@ def _compare_with_truth(sim, db_url: str, settings: Settings, out: Path | None) 
     from assessment.defence import Assessor
     from simulators.truth import compare, score_alerts
     from store import alerts as alert_store
-    from store.results import record_uptime
 
     from .coverage import standards, summary
 
@@ -726,9 +735,6 @@ def _compare_with_truth(sim, db_url: str, settings: Settings, out: Path | None) 
     start = sc.start.timestamp()
     end = start + sc.duration_s
     with psycopg.connect(db_url) as conn:
-        # the replay is an import of history: the ingest was not running then, the data arrived now
-        record_uptime(conn, f"replay:{sc.name}", start, end, source="replay")
-        conn.commit()
         assessor = Assessor(conn, standards(settings.coverage), store=False)
         result = assessor.period(start, end)
         verdict = compare(sim.truth["coverage"], summary(assessor, result))

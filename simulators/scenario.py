@@ -132,6 +132,12 @@ class Simulation:
     messages: list[Outgoing]
     truth: dict = field(default_factory=dict)
 
+    @property
+    def received(self) -> list[tuple[float, float]]:
+        """The stretches of its period a replay of it declares received (an import of history)."""
+        start = self.scenario.start.timestamp()
+        return [(start, start + self.scenario.duration_s)]
+
     def write_truth(self, path: Path) -> None:
         path.write_text(json.dumps(self.truth, indent=1, ensure_ascii=False))
 

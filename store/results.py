@@ -41,6 +41,16 @@ def record_uptime(conn: psycopg.Connection, worker_id: str, since: float, until:
         (worker_id, since, until, source, bridged, messages))
 
 
+def declare_received(conn: psycopg.Connection, name: str, spans: Iterable[tuple[float, float]], *,
+                     source: str = "import") -> None:
+    """An import of past data (a device's backlog, another system's history, a replayed scenario)
+    declares the stretches it brought in as received: the assessment and the live rules then judge
+    them instead of calling them unknown. Results already stored for that time are made stale."""
+    for since, until in spans:
+        record_uptime(conn, f"{source}:{name}", since, until, source=source)
+        mark_late(conn, since, until)
+
+
 # -- camera uptime per hour and per day -----------------------------------------------------------
 @dataclass(frozen=True)
 class HourRows:

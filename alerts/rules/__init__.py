@@ -5,6 +5,7 @@ Nothing here does I/O."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -25,3 +26,18 @@ def level(t: AlertType, subject: str, active: bool, since: float, now: float, sc
           detail: Mapping[str, Any] | None = None) -> Condition:
     """A condition for a level that holds (since `since`) or is clear (at `now`)."""
     return Condition(t, subject, active, since if active else now, scope, detail or {})
+
+
+NOTHING_MISSED = (-math.inf, -math.inf)  # no stretch nobody was receiving
+
+
+def silence_from(last: float, limit: float, missed: tuple[float, float] = NOTHING_MISSED) -> float:
+    """Where the silence of a device last heard at `last` is counted from, given `missed`, the
+    latest stretch in which the ingest was not receiving that has ended: from `last`, unless the
+    stretch came after it while the silence was still within `limit` — then afresh from the end
+    of the stretch (its messages may have been lost there: unknown is never failure). A silence
+    already past the limit when the stretch began stays what it was."""
+    a, b = missed
+    if last >= b or last + limit < a:
+        return last
+    return b

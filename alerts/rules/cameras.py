@@ -3,7 +3,8 @@ not recording, storage fault.
 
 - **Offline** from the moment the camera said so (a retained status or its last will), or —
   when it just falls silent — from the moment its first missed heartbeat was due, once more
-  than ``missed_heartbeats`` intervals have passed (the uptime rule of the assessment).
+  than ``missed_heartbeats`` intervals have passed (the uptime rule of the assessment). After a
+  stretch in which the ingest was not receiving the silence is counted afresh from its end.
 - **Flapping**: ``flapping_transitions`` status changes within ``flapping_window_s``. While a
   camera flaps, it raises ``camera_flapping`` and no offline/online stream.
 - **Low fps**: a heartbeat's fps under ``low_fps_ratio`` × the camera's expected fps.
@@ -20,7 +21,7 @@ from typing import Mapping
 from alerts.types import AlertType
 from store.records import CameraHealth, DeviceStatus
 
-from . import Condition, level
+from . import NOTHING_MISSED, Condition, level, silence_from
 
 T = AlertType
 
@@ -75,20 +76,26 @@ def on_status(st: CameraState, s: DeviceStatus, p: CameraParams) -> list[Conditi
     return on_tick(st, s.ts, p)
 
 
-def offline_since(st: CameraState, now: float, p: CameraParams) -> float | None:
+def offline_since(st: CameraState, now: float, p: CameraParams,
+                  missed: tuple[float, float] = NOTHING_MISSED) -> float | None:
     if st.said_offline and st.status_ts >= st.last_seen:
         return st.status_ts
-    if st.last_seen > -math.inf and now - st.last_seen > p.missed_heartbeats * st.heartbeat_s:
-        return st.last_seen + st.heartbeat_s
+    limit = p.missed_heartbeats * st.heartbeat_s
+    if st.last_seen > -math.inf:
+        heard = silence_from(st.last_seen, limit, missed)
+        if now - heard > limit:
+            return heard + st.heartbeat_s
     return None
 
 
-def on_tick(st: CameraState, now: float, p: CameraParams) -> list[Condition]:
-    """Absence: offline by silence, and whether the status changes still amount to flapping."""
+def on_tick(st: CameraState, now: float, p: CameraParams,
+            missed: tuple[float, float] = NOTHING_MISSED) -> list[Condition]:
+    """Absence: offline by silence, and whether the status changes still amount to flapping.
+    missed: the latest stretch in which the ingest was not receiving (``silence_from``)."""
     while st.changes and st.changes[0] <= now - p.flapping_window_s:
         st.changes.popleft()
     flapping = len(st.changes) >= p.flapping_transitions
-    since = offline_since(st, now, p)
+    since = offline_since(st, now, p, missed)
     return [level(T.CAMERA_FLAPPING, st.camera_id, flapping, st.changes[0] if flapping else now, now, st.scope,
                   {"changes": len(st.changes), "window_s": p.flapping_window_s}),
             level(T.CAMERA_OFFLINE, st.camera_id, since is not None and not flapping,

@@ -142,14 +142,19 @@ def _gap(cell_id: str, since: float, c, scope) -> Condition:
 
 
 def team_shifts(st: PatrolState, teams: Mapping[str, str], shifts: Sequence[tuple[float, float]], minimum: int,
-                scope: Mapping[str, Mapping[str, str]] = {}) -> list[Condition]:
+                scope: Mapping[str, Mapping[str, str]] = {},
+                unobserved: Sequence[tuple[float, float]] = ()) -> list[Condition]:
     """Each township team in each shift judged (a shift is judged once it has ended, or where the
     period closes): under strength when fewer than `minimum` officers were seen aboard its units —
-    the batch rule of ``geofence.staffing.team_strength``. teams: unit → team."""
+    the batch rule of ``geofence.staffing.team_strength``, unknown shifts included: a shift the
+    ingest received less than half of says nothing (its team's alert, if any, stays as it was).
+    teams: unit → team."""
     crews = [CrewFix(uid, np.asarray(u.ts), np.asarray(u.lon), np.asarray(u.lat), u.officers)
              for uid, u in st.units.items() if u.ts and uid in teams]
     out = []
-    for row in team_strength(teams, crews, shifts, minimum):
+    for row in team_strength(teams, crews, shifts, minimum, unobserved):
+        if row.meets is None:
+            continue
         out.append(Condition(T.TEAM_UNDER_STRENGTH, row.team_id, not row.meets, row.shift_end,
                              scope.get(row.team_id, {}),
                              {"active": row.active, "minimum": row.minimum, "shift": [row.shift_start, row.shift_end]}

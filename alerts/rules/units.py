@@ -3,6 +3,7 @@
 - **Silent**: a unit on duty (it signed on, or has not signed off) whose latest fix is more than
   ``max_gap_s`` old — the coverage rule's limit past which a unit's whereabouts are unknown. It
   holds from the moment the limit passed; a unit that signed off duty is not expected to talk.
+  After a stretch in which the ingest was not receiving the silence is counted afresh from its end.
 - **Out of area**: a unit on duty whose fix lies outside its team's street/township (or outside
   the grid), when the team is an area of the grid.
 """
@@ -16,7 +17,7 @@ from typing import Mapping
 from alerts.types import AlertType
 from store.records import DeviceStatus, PatrolFix
 
-from . import Condition, level
+from . import NOTHING_MISSED, Condition, level, silence_from
 
 T = AlertType
 
@@ -60,15 +61,19 @@ def on_duty(st: UnitState, s: DeviceStatus, p: UnitParams) -> list[Condition]:
     return on_tick(st, s.ts, p)
 
 
-def silent_since(st: UnitState, now: float, p: UnitParams) -> float | None:
+def silent_since(st: UnitState, now: float, p: UnitParams,
+                 missed: tuple[float, float] = NOTHING_MISSED) -> float | None:
     if st.on_duty is False and st.duty_ts >= st.last_fix:
         return None
-    if st.last_fix > -math.inf and now - st.last_fix > p.max_gap_s:
-        return st.last_fix + p.max_gap_s
+    if st.last_fix > -math.inf:
+        heard = silence_from(st.last_fix, p.max_gap_s, missed)
+        if now - heard > p.max_gap_s:
+            return heard + p.max_gap_s
     return None
 
 
-def on_tick(st: UnitState, now: float, p: UnitParams) -> list[Condition]:
-    since = silent_since(st, now, p)
+def on_tick(st: UnitState, now: float, p: UnitParams, missed: tuple[float, float] = NOTHING_MISSED) -> list[Condition]:
+    """missed: the latest stretch in which the ingest was not receiving (``silence_from``)."""
+    since = silent_since(st, now, p, missed)
     return [level(T.UNIT_SILENT, st.unit_id, since is not None, since if since is not None else now, now, st.scope,
                   {"last_fix": st.last_fix if st.last_fix > -math.inf else None, "cell": st.cell})]

@@ -309,6 +309,64 @@ def test_a_coverage_gap_opens_when_the_revisit_interval_runs_out_and_resolves_on
     assert [c.subject for c in held if c.active and c.type is T.COVERAGE_GAP] == ["B"]
 
 
+def test_coverage_gaps_count_only_observed_time_after_a_start_and_an_outage():
+    """Unknown is never failure, live either: the ingest started at 3000 s (nothing was received
+    before), A (10-minute interval) is never visited, B (20 minutes) only by the car in it."""
+    g = small_grid()
+    std = PatrolStandard(max_gap_s=300, step_m=25, min_dwell_s={"car": 30.0},
+                         revisit_minutes={Priority.KEY: 10, Priority.NORMAL: 20})
+    params = patrol.PatrolParams(g, CellIndex(g.leaves), std)
+    st = patrol.PatrolState()
+    before = [(T0, T0 + 3000)]
+    for t in range(3000, 4300, 10):
+        patrol.add_fix(st, pfix("u1", t, 150), "car")
+    for t in [*range(4300, 4400, 10), *range(5600, 7000, 10)]:  # then out of the city (none in the outage)
+        patrol.add_fix(st, pfix("u1", t, 250), "car")
+
+    def gaps(now, unobserved):
+        return [c.subject for c in patrol.evaluate(st, params, T0, T0 + now, unobserved=unobserved)
+                if c.active and c.type is T.COVERAGE_GAP]
+
+    # without the start taken out, A's 10 minutes "ran out" at 600 s, long before anyone was looking
+    assert gaps(3100, ()) == ["A"]
+    st.gaps.clear()
+    # with it: 590 s of observed time, nothing; 610 s, A's gap opens
+    assert gaps(3590, before) == []
+    assert gaps(3610, before) == ["A"]
+    # an outage of 20 minutes (1200 s) mid-way: a cell whose gap would run out only by counting the
+    # outage does not open (B: the car left it at 4300 s, out of the city)
+    st.gaps.clear()
+    outage = [(T0, T0 + 3000), (T0 + 4400, T0 + 5600)]
+    # (the batch rule: a gap fails once a stretch of it with nothing unknown in it exceeds the interval)
+    assert "B" not in gaps(5500, outage)  # left at 4295 s; 105 s known, then nothing received
+    assert "B" not in gaps(5600 + 1190, outage)  # 105 s, the outage, then 1,190 s: under 20 minutes
+    assert "B" in gaps(5600 + 1210, outage)  # 1,210 s received since: over
+
+
+def test_a_checkpoint_is_not_understaffed_for_time_nobody_received():
+    g = small_grid()
+    p = FRAME.to_degrees(Point(150, 50))
+    cp = Checkpoint("cp1", "gate", p.x, p.y, radius_m=30, min_staff=2)
+    params = patrol.PatrolParams(g, CellIndex(g.leaves), PatrolStandard(), [cp])
+    st = patrol.PatrolState()
+    # nobody at the checkpoint all along; the ingest received from 7200 s on (its first minute: 120)
+    at = {c.subject: c for c in patrol.evaluate(st, params, T0, T0 + 7190, unobserved=[(T0, T0 + 7200)])}
+    assert not at["cp1"].active
+    at = {c.subject: c for c in patrol.evaluate(st, params, T0, T0 + 7500, unobserved=[(T0, T0 + 7200)])}
+    assert at["cp1"].active and at["cp1"].at == T0 + 7200  # short since the first minute received, not 0
+
+
+def test_a_team_shift_the_ingest_received_less_than_half_of_is_not_judged():
+    st = patrol.PatrolState()
+    for t in range(0, 3600, 60):
+        patrol.add_fix(st, pfix("u1", t, 50, ("a", "b", "c")), "car")
+    teams = {"u1": "S0"}
+    # received 1,800 s of 3,600: judged (3 officers < 10); 1,799 s: unknown, nothing said
+    (c,) = patrol.team_shifts(st, teams, [(T0, T0 + 3600)], 10, unobserved=[(T0, T0 + 1800)])
+    assert c.active and c.detail["active"] == 3
+    assert patrol.team_shifts(st, teams, [(T0, T0 + 3600)], 10, unobserved=[(T0, T0 + 1801)]) == []
+
+
 def test_a_checkpoint_understaffed_from_the_first_short_minute():
     g = small_grid()
     p = FRAME.to_degrees(Point(150, 50))
