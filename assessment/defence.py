@@ -59,6 +59,13 @@ log = logging.getLogger(__name__)
 TARGET = 0.90  # the city's "defence-system coverage ≥ 90%" indicator
 
 
+def meets_target(met: float, unknown: float, target: float = TARGET) -> bool | None:
+    """Whether shares of a whole meet a target, by the three-valued rule of the parts (``verdict``):
+    True, False, or None where the unknown share decides it — missing data is never a failure."""
+    status = verdict(met, unknown, 1.0, target - 1e-12)  # (shares of a whole)
+    return None if status is CellStatus.UNKNOWN else status is CellStatus.COVERED
+
+
 class CoverageError(Exception):
     """The period cannot be assessed; the message says why."""
 

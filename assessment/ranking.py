@@ -6,10 +6,14 @@ unknown counted as not covered — times 100. A year's score is the mean of its 
 
 **Ties**: scores are compared to 0.01 point; equal scores are ordered by the smaller unknown
 share (what is known of the area is more complete); still equal, the areas share a rank (1, 2,
-2, 4). **Last**: every area with the last rank — each gets a yellow card (黄牌). **Years last
+2, 4). **Last**: every area with the last rank, when some area ranks above it and the unknown
+share could not lift it off last place (its score with its unknown share counted covered is
+still below every other area's score) — each gets a yellow card (黄牌); a ranking over a period
+nobody received ranks nobody last. **Years last
 running**: this year last, and each year before it whose stored ranking (``pingan.ranking``) has
 the area last, back to the first that does not; three running is the one-vote veto (一票否决).
-**Attainment**: the share of the areas whose coverage meets 90%, against 90%.
+**Attainment**: the share of the areas whose coverage meets 90%, against 90% (an area meets, fails,
+or is unknown: ``assessment.defence.meets_target``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 import psycopg
+
+from .defence import meets_target
 
 VETO_YEARS = 3
 
@@ -28,7 +34,7 @@ class Entry:
     name: str
     score: float  # 0–100
     unknown: float  # share
-    meets: bool
+    meets: bool | None  # None: unknown
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class Ranked:
     name: str
     score: float
     unknown: float
-    meets: bool
+    meets: bool | None
     rank: int
     last: bool
     years_last: int = 0  # running, this year included (yearly rankings only)
@@ -58,7 +64,11 @@ def rank(entries: Iterable[Entry]) -> list[Ranked]:
         same = out and key(ordered[k - 1]) == key(e)
         out.append(Ranked(e.area_id, e.name, e.score, e.unknown, e.meets, out[-1].rank if same else k + 1, False))
     worst = out[-1].rank if out else None
-    return [replace(r, last=r.rank == worst and len(out) > 1) for r in out]
+    above = [r.score for r in out if r.rank != worst]
+    if not above:  # all share one rank: nobody is below anybody
+        return out
+    return [replace(r, last=r.rank == worst and round(r.score + 100 * r.unknown, 2) < round(min(above), 2))
+            for r in out]
 
 
 def yearly(quarters: Sequence[Sequence[Entry]]) -> list[Entry]:
@@ -71,11 +81,8 @@ def yearly(quarters: Sequence[Sequence[Entry]]) -> list[Entry]:
             s[1] += e.score
             s[2] += e.unknown
             s[3] += 1
-    return [Entry(a, name, score / n, unknown / n, score / n >= 90.0) for a, (name, score, unknown, n) in sums.items()]
-
-
-def attainment(ranked: Sequence[Ranked]) -> float | None:
-    return sum(r.meets for r in ranked) / len(ranked) if ranked else None
+    return [Entry(a, name, score / n, unknown / n, meets_target(score / n / 100, unknown / n))
+            for a, (name, score, unknown, n) in sums.items()]
 
 
 def years_last(conn: psycopg.Connection, level: str, year: int, ranked: Sequence[Ranked]) -> list[Ranked]:

@@ -29,7 +29,7 @@ import psycopg
 from geofence.grid import Level
 from store.queries import read_observed
 
-from .defence import TARGET, Assessor, PeriodResult
+from .defence import Assessor, PeriodResult, meets_target
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,10 @@ class AreaFigures:
     outages: int  # key cameras' outages begun in the period
 
     @property
-    def meets(self) -> bool:
-        """The 90% standard, on what is known covered (unknown never counts)."""
-        return self.coverage.met >= TARGET
+    def meets(self) -> bool | None:
+        """The 90% standard: met on what is known covered; not met only when the unknown share
+        could not make it up; else unknown (None)."""
+        return meets_target(self.coverage.met, self.coverage.unknown)
 
 
 @dataclass

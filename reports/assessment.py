@@ -60,10 +60,6 @@ def _row(f: AreaFigures) -> dict:
             "checkpoints": part(f.checkpoints, "met"), "checkpoints_unknown": part(f.checkpoints, "unknown")}
 
 
-def _attainment(rows: list[dict]) -> float | None:
-    return sum(r["meets"] for r in rows) / len(rows) if rows else None
-
-
 def daily_coverage(a: Assessor, result: PeriodResult, areas: dict[str, str]) -> tuple[list[str], dict[str, list]]:
     """Per day of the period: the covered share of each area's cells (areas: cell → area), from the stored days."""
     cells, owners = list(areas), [areas[c] for c in areas]
@@ -102,11 +98,10 @@ def build(a: Assessor, result: PeriodResult, label: str, *, charts_too: bool = T
     headlines = [Headline("defence-system coverage 防控体系覆盖率 (city)", city[0].covered if city else None, TARGET,
                           f"unknown {city[0].unknown:.1%}" if city else "")]
     if districts:
-        headlines.append(Headline("districts meeting 90% 区达标率", _attainment(districts), TARGET,
-                                  f"{sum(r['meets'] for r in districts)} of {len(districts)}"))
+        headlines.append(Headline.attainment("districts meeting 90% 区达标率", [r["meets"] for r in districts], TARGET))
     if streets:
-        headlines.append(Headline("streets/townships meeting 90% 街镇达标率", _attainment(streets), TARGET,
-                                  f"{sum(r['meets'] for r in streets)} of {len(streets)}"))
+        headlines.append(Headline.attainment("streets/townships meeting 90% 街镇达标率", [r["meets"] for r in streets],
+                                             TARGET))
     headlines.append(Headline("data received 数据完整率", result.observed_s / result.seconds, None,
                               "time the ingest was receiving"))
     tables = [Table(name, title, COLUMNS, rs, PERCENT) for name, title, rs in

@@ -36,10 +36,25 @@ class Headline:
     value: float | None
     target: float | None = None  # shares; None: no target
     note: str = ""
+    upper: float | None = None  # the value were every unknown met (None: nothing unknown)
 
     @property
     def meets(self) -> bool | None:
-        return None if self.value is None or self.target is None else self.value >= self.target
+        """Against the target: met, not met even with every unknown met, else unknown (None)."""
+        if self.value is None or self.target is None:
+            return None
+        if self.value >= self.target:
+            return True
+        return None if self.upper is not None and self.upper >= self.target else False
+
+    @classmethod
+    def attainment(cls, label: str, verdicts: Sequence[bool | None], target: float | None) -> "Headline":
+        """The share of areas (or cameras, teams …) meeting their standard, each met, not met or
+        unknown: the share known met, and what it would be were the unknown ones met."""
+        n, met, unknown = len(verdicts), sum(v is True for v in verdicts), sum(v is None for v in verdicts)
+        return cls(label, met / n if n else None, target,
+                   f"{met} of {n}" + (f", {unknown} unknown" if unknown else ""),
+                   (met + unknown) / n if n and unknown else None)
 
 
 @dataclass

@@ -139,11 +139,6 @@ def _only(report: Report, grid: Grid, area: str) -> None:
                         "for the whole city only")
 
 
-def _share(flags: list) -> tuple[float | None, str]:
-    judged = [f for f in flags if f is not None]
-    return (sum(judged) / len(judged) if judged else None), f"{sum(judged)} of {len(judged)}"
-
-
 def _headlines(report: Report, area: str, name: str) -> list[Headline]:
     rows = {t.name: t.rows for t in report.tables}
     out: list[Headline] = []
@@ -155,17 +150,15 @@ def _headlines(report: Report, area: str, name: str) -> list[Headline]:
         for t, label in (("districts", "districts meeting 90% 区达标率"),
                          ("streets", "streets/townships meeting 90% 街镇达标率")):
             if rows.get(t):
-                value, note = _share([r["meets"] for r in rows[t]])
-                out.append(Headline(label, value, TARGET, note))
+                out.append(Headline.attainment(label, [r["meets"] for r in rows[t]], TARGET))
     elif report.kind == "uptime":
-        value, note = _share([r["meets_sla"] for r in rows["cameras"]])
-        out.append(Headline("key cameras meeting the SLA 达标摄像机", value, None, note))
+        out.append(Headline.attainment("key cameras meeting the SLA 达标摄像机", [r["meets_sla"] for r in rows["cameras"]],
+                                       None))
     elif report.kind == "patrol":
         cells = sum(r["cells"] for r in rows["teams"])
         out.append(Headline("cells visited by their team 网格到访率", sum(r["visited"] for r in rows["teams"]) / cells
                             if cells else None, None, f"{sum(r['visited'] for r in rows['teams'])} of {cells}"))
     else:
         for t in report.tables:
-            value, note = _share([r["meets"] for r in t.rows])
-            out.append(Headline(f"{t.title}: meeting 90% 达标率", value, TARGET, note))
+            out.append(Headline.attainment(f"{t.title}: meeting 90% 达标率", [r["meets"] for r in t.rows], TARGET))
     return out

@@ -25,9 +25,13 @@ METHODS = [
     "not covered — times 100. A year's score: the mean of its quarters' scores (the quarters assessed so far).",
     "Ties: scores are compared to 0.01 point; equal scores are ordered by the smaller unknown share; still equal, "
     "the areas share a rank (1, 2, 2, 4).",
-    "Last: every area with the last rank gets a yellow card (黄牌). Years last running: the year ranked, and each "
+    "Last: every area with the last rank gets a yellow card (黄牌) when some area ranks above it and its unknown "
+    "share could not lift it off last place (its score with the unknown counted covered stays below every other "
+    "area's score); a period nobody received ranks nobody last. Years last running: the year ranked, and each "
     "year before it whose kept ranking has the area last; three running is the one-vote veto (一票否决).",
-    "Attainment rate: the share of the areas whose coverage meets 90%, against 90%.",
+    "Attainment rate: the share of the areas whose coverage meets 90%, against 90%. An area meets the standard on "
+    "what is known covered, fails it only when it would fall short even with its unknown share covered, and is "
+    "otherwise unknown; the rate counts the areas that meet, the unknown ones beside it.",
     "Coverage is summed from the stored daily results (pingan.coverage_daily); a closed quarter's and year's "
     "ranking is kept (pingan.ranking) for the years-last count of later years.",
 ]
@@ -89,8 +93,8 @@ def build(a: Assessor, period: NamedPeriod, now: float, *, charts_too: bool = Tr
             level_tables.append(Table(f"{name}_{q.label}", f"{title} · {q.label}", COLUMNS, _rows(ranked),
                                       frozenset({"unknown"})))
             if not yearly:
-                headlines.append(Headline(f"{name}s meeting 90% ({q.label}) 达标率", ranking.attainment(ranked), TARGET,
-                                          f"{sum(r.meets for r in ranked)} of {len(ranked)}"))
+                headlines.append(Headline.attainment(f"{name}s meeting 90% ({q.label}) 达标率",
+                                                     [r.meets for r in ranked], TARGET))
                 drawn.append((f"{title} · {q.label}", ranked))
         if yearly:
             ranked = ranking.rank(ranking.yearly([q.entries[name] for q in quarters]))
@@ -99,8 +103,8 @@ def build(a: Assessor, period: NamedPeriod, now: float, *, charts_too: bool = Tr
                 ranking.store(a.conn, period.label, name, ranked, standard)
             level_tables.insert(0, Table(f"{name}_{period.label}", f"{title} · {period.label} (year)", YEAR_COLUMNS,
                                          _rows(ranked), frozenset({"unknown"})))
-            headlines.append(Headline(f"{name}s meeting 90% ({period.label}) 达标率", ranking.attainment(ranked),
-                                      TARGET, f"{sum(r.meets for r in ranked)} of {len(ranked)}"))
+            headlines.append(Headline.attainment(f"{name}s meeting 90% ({period.label}) 达标率",
+                                                 [r.meets for r in ranked], TARGET))
             vetoed = [r.name for r in ranked if r.veto]
             if vetoed:
                 notes.append(f"one-vote veto 一票否决 ({name}s last {ranking.VETO_YEARS} years running): "

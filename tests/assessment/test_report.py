@@ -226,10 +226,13 @@ def test_the_year_is_ranked_from_its_quarters_with_a_tie_an_unknown_day_and_a_ve
     assert (year["D2"]["rank"], year["D2"]["yellow_card"], year["D2"]["years_last"], year["D2"]["veto"]) == (2, True, 3, True)
     assert (year["D1"]["yellow_card"], year["D1"]["years_last"], year["D1"]["veto"]) == (False, 0, False)
     assert any("一票否决" in note and "District 2" in note for note in doc["notes"])
-    # Q3: D1 and D2 both 50; D1 first on the smaller unknown share (D2S2 unknown all quarter)
+    # Q3: D1 and D2 both 50; D1 first on the smaller unknown share (D2S2 unknown all quarter) — but D2 is
+    # not surely last: with its unknown half covered it would score 100. No yellow card; D2 meets 90%
+    # neither surely nor surely not (50 + 50)
     q3 = {x["area_id"]: x for x in doc["district_2025-Q3"]}
     assert (q3["D1"]["score"], q3["D2"]["score"], q3["D1"]["rank"], q3["D2"]["rank"]) == (50, 50, 1, 2)
-    assert q3["D2"]["unknown"] == pytest.approx(0.5) and q3["D2"]["yellow_card"]
+    assert q3["D2"]["unknown"] == pytest.approx(0.5) and not q3["D2"]["yellow_card"]
+    assert (q3["D1"]["meets"], q3["D2"]["meets"]) == (False, None)
     # Q1, streets: three at 100 share rank 1; D2S2 fourth and last
     q1 = {x["area_id"]: (x["rank"], x["yellow_card"]) for x in doc["street_2025-Q1"]}
     assert q1 == {"D1S1": (1, False), "D1S2": (1, False), "D2S1": (1, False), "D2S2": (4, True)}
@@ -243,14 +246,18 @@ def test_the_year_is_ranked_from_its_quarters_with_a_tie_an_unknown_day_and_a_ve
                             "period LIKE '2025%%' ORDER BY 1, 2").fetchall()
     assert kept == [("2025", "D1", 1, False), ("2025", "D2", 2, True), ("2025-Q1", "D1", 1, False),
                     ("2025-Q1", "D2", 2, True), ("2025-Q2", "D1", 1, False), ("2025-Q2", "D2", 2, True),
-                    ("2025-Q3", "D1", 1, False), ("2025-Q3", "D2", 2, True), ("2025-Q4", "D1", 1, False),
+                    ("2025-Q3", "D1", 1, False), ("2025-Q3", "D2", 2, False), ("2025-Q4", "D1", 1, False),
                     ("2025-Q4", "D2", 2, True)]
     # the document: a chart per ranking (the yellow card on yellow), the quarters' trend, the rows flagged
     r = report(db_url, "ranking", "--period", "2025", "--format", "html", "--out", str(SHOTS / "ranking-2025.html"))
     assert r.returncode == 0, r.stderr.decode()[-3000:]
     page = (SHOTS / "ranking-2025.html").read_text()
-    # (the year's ranking of each level and the quarters' trend drawn; a row flagged for each last of each ranking)
-    assert page.count("<svg") == 3 and page.count('flag">') >= 10 and "#ffd33d" in page
+    # (the year's ranking of each level and the quarters' trend drawn; a row flagged for each surely last of each
+    # ranking: districts Q1, Q2, Q4 and the year; streets D2S2 in Q1 and the year, D2S1 and D2S2 in Q4 — in Q2
+    # and Q3 the last street, D1S2 and D2S2 in turn, was unknown all quarter: no card)
+    assert page.count("<svg") == 3 and page.count('flag">') == 8 and "#ffd33d" in page
+    q2 = {x["area_id"]: (x["rank"], x["yellow_card"]) for x in doc["street_2025-Q2"]}
+    assert q2 == {"D1S1": (1, False), "D2S1": (2, False), "D2S2": (2, False), "D1S2": (4, False)}
 
 
 # -- camera uptime -------------------------------------------------------------------------------------
