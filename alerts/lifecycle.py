@@ -8,8 +8,8 @@ resolved, with who and when for each step.
   its severity goes one step up and it is notified again, every ``escalate_after_s`` until
   someone acknowledges it.
 - A silence (a maintenance window for a subject, an area or an alert type; who, why, until
-  when) stops notifications but not the record: the alert opens and is stored, marked with the
-  silence.
+  when) stops notifications but not the record; it is asked when a notification would go out
+  (``alerts.mute``), not here.
 
 Pure: the service feeds it conditions and ticks (event time) and stores and delivers the
 changes it returns.
@@ -112,7 +112,6 @@ class Lifecycle:
         self.settings = settings
         self.new_id = new_id
         self.open: dict[tuple[AlertType, str], Alert] = {}
-        self.silences: list[Silence] = []
         self._tracked: dict[tuple[AlertType, str], _Tracked] = {}
         self._resolved: dict[tuple[AlertType, str], list[tuple[float, float]]] = {}
 
@@ -189,6 +188,19 @@ class Lifecycle:
                 out.append(Change(Action.ESCALATE, a, now))
         return out
 
+    def next_due(self) -> float:
+        """The earliest event time at which a hold or a clear being watched runs out (so that the
+        service can look then, not at its next sweep); inf when none is."""
+        due = float("inf")
+        for key, tr in self._tracked.items():
+            if key in self.open:
+                if tr.clear_since is not None:
+                    a = self.open[key]
+                    due = min(due, tr.clear_since + self.settings.clear_for(a.type, a.scope))
+            elif tr.since is not None and tr.cond is not None:
+                due = min(due, tr.since + self.settings.hold_for(tr.cond.type, tr.cond.scope))
+        return due
+
     def _maybe_open(self, key, tr: _Tracked, now: float) -> list[Change]:
         c = tr.cond
         hold = self.settings.hold_for(c.type, c.scope)
@@ -198,9 +210,6 @@ class Lifecycle:
             return []  # raised and resolved already, before a restart
         a = Alert(self.new_id(), c.type, c.subject, self.settings.severity_of(c.type, c.scope), AlertState.OPEN,
                   tr.since, now, dict(c.scope), dict(c.detail))
-        silence = next((s for s in self.silences if s.covers(a, now)), None)
-        if silence is not None:
-            a = replace(a, silence_id=silence.silence_id)
         self.open[key] = a
         return [Change(Action.OPEN, a, now)]
 

@@ -3,8 +3,8 @@ MQTT (``pingan/v1/alerts/{type}/{subject}``, JSON, QoS 1), the Redis stream ``pi
 (which the API's WebSocket reads), and webhooks (JSON, HMAC-SHA256 signature header, retries
 with back-off, each endpoint on a thread of its own so that a slow one never delays the others).
 
-The ``Dispatcher`` routes what the lifecycle changed to every notifier: silenced alerts are
-not notified (they are recorded), and camera alerts of one street that open within
+The ``Dispatcher`` routes what the lifecycle changed, less what ``alerts.mute`` held back, to
+every notifier; camera alerts of one street that open within
 ``group_window_s`` of each other go out as one grouped notification listing its members — a
 power cut taking down 40 cameras is one message, not 40.
 """
@@ -168,8 +168,6 @@ class Dispatcher:
 
     def dispatch(self, changes: Sequence[Change]) -> None:
         for c in changes:
-            if c.alert.silence_id is not None:
-                continue  # recorded, not notified
             street = c.alert.scope.get("street")
             if (c.action is Action.OPEN and self.group_window_s > 0 and street
                     and SUBJECT_KIND[c.alert.type] == "camera"):

@@ -46,6 +46,7 @@ from store.registry import load_version, versions_between
 
 from .image import pick_reference, snapshot_light
 from .lifecycle import Action, Alert, AlertState, Change, Lifecycle, Silence
+from .mute import Muter
 from .notify import Dispatcher
 from .rules import Condition, blind, cameras, feed, images, indicator, patrol, units
 from .settings import AlertSettings
@@ -67,6 +68,7 @@ class ServiceStats:
     resolved: int = 0
     escalated: int = 0
     reconciled: int = 0
+    muted: int = 0
     watermark: float = -math.inf
 
 
@@ -98,6 +100,7 @@ class AlertService:
         self.diagnose = diagnose
         self.stats = ServiceStats()
         self.lifecycle = Lifecycle(settings)
+        self.silences: list[Silence] = []  # the maintenance windows not long ended (``alerts.mute``)
         self.stopping = threading.Event()
         self.ready = threading.Event()
         self._conn: psycopg.Connection | None = None
@@ -176,7 +179,16 @@ class AlertService:
         self._retry(self._final)
 
     def _block_ms(self) -> float:
-        return max(10.0, min(1000.0, (self._next_sweep - time.monotonic()) * 1000))
+        """How long to wait for the feed: until the next sweep, or the next hold or clear that runs
+        out, whichever comes first (event time is the wall clock while the feed is live)."""
+        wait = self._next_sweep - time.monotonic()
+        if self._live():
+            wait = min(wait, self.lifecycle.next_due() - self.wall())
+        return max(10.0, min(1000.0, wait * 1000))
+
+    def _live(self) -> bool:
+        """Event time is the wall clock (a replayed history moves only with its records)."""
+        return self.stats.watermark >= self.wall() - LIVE_S
 
     def finish(self, until: float | None = None) -> None:
         """For a replayed period: sweep once more at its end (closing it), then stop."""
@@ -287,7 +299,7 @@ class AlertService:
             self._references_at = r["accepted_at"]
 
     def _load_silences(self, conn: psycopg.Connection) -> None:
-        self.lifecycle.silences = [Silence(s["silence_id"], s["kind"], s["target"], s["starts"], s["ends"], s["who"],
+        self.silences = [Silence(s["silence_id"], s["kind"], s["target"], s["starts"], s["ends"], s["who"],
                                            s["why"]) for s in alert_store.silences(conn, self.wall() - 86_400)]
 
     # -- the city's scope: what an alert's subject belongs to ----------------------------------
@@ -434,6 +446,9 @@ class AlertService:
         if mono >= self._next_sweep:
             self._next_sweep = mono + self.settings.sweep_every_s
             self.sweep()
+        elif self._live() and self.lifecycle.next_due() <= self.wall():  # a hold or clear runs out between sweeps
+            self._advance()
+            self._changes(self.lifecycle.tick(self.stats.watermark), notify=True)
         self.dispatcher.flush()
 
     def sweep(self, now: float | None = None, closing: bool = False) -> None:
@@ -629,9 +644,14 @@ class AlertService:
             return
         conn = self._connection()
         out = []
+        wall = self.wall()
         for c in changes:
             a = c.alert
+            mute = self._muter().why(a, wall, self.lifecycle.open, self.silences) if notify else None
             if c.action is Action.OPEN:
+                if mute is not None and mute.silence_id:
+                    a = replace(a, silence_id=mute.silence_id)
+                    self.lifecycle.open[a.key] = a
                 stored_id = alert_store.open_alert(conn, _row(a), c.at)
                 if stored_id != a.alert_id:  # opened already by an earlier run: keep that one
                     a = replace(a, alert_id=stored_id)
@@ -645,10 +665,21 @@ class AlertService:
             elif c.action is Action.ESCALATE:
                 alert_store.escalate(conn, a.alert_id, str(a.severity), a.escalations, c.at)
                 self.stats.escalated += 1
+            if mute is not None:  # recorded, not notified
+                alert_store.add_event(conn, a.alert_id, "muted", "pingan", at=c.at, note=f"{c.action}: {mute.note}")
+                self.stats.muted += 1
+                continue
             out.append(Change(c.action, a, c.at, c.actor))
         conn.commit()
         if notify:
             self.dispatcher.dispatch(out)
+
+    def _muter(self) -> Muter:
+        if getattr(self, "_muter_for", None) is not self._city or self._city is None:
+            key_cell = {cam: cell for cell, cams in (self._key_cameras() if self._city else {}).items() for cam in cams}
+            self._mute = Muter(key_cell, self.settings.ingest_stall_s)
+            self._muter_for = self._city
+        return self._mute
 
 
 def _row(a: Alert) -> dict[str, Any]:
