@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from psycopg_pool import ConnectionPool
 
+from alerts import actions
 from alerts.types import AlertType
 from assessment.defence import TARGET, Assessor, CoverageError
 from assessment.standards import Standards
@@ -563,51 +564,76 @@ async def alert_act(request: web.Request) -> web.Response:
     alert = await _own_alert(request)
     _may_write(request, alert)
     note = (await _body(request, ("note",))).get("note")
-    if note is not None and (not isinstance(note, str) or len(note) > 2000):
-        raise ApiError(400, "note must be a string of at most 2000 characters")
-    who = _principal(request).owner
-    action = request.match_info["action"]
-
-    def act(conn):
-        done = (alert_store.acknowledge(conn, alert["alert_id"], who, note) if action == "acknowledge"
-                else alert_store.resolve(conn, alert["alert_id"], None, who, note))
-        conn.commit()
-        return done
-
-    if not await _db(request, act):
+    if note is not None and not isinstance(note, str):
+        raise ApiError(400, "note must be a string")
+    now, done = await _db(request, _operator(actions.act), request.match_info["action"], alert["alert_id"],
+                          _principal(request).owner, note)
+    if not done:
         raise ApiError(409, f"the alert is {alert['state']} already")
-    now, _ = await _db(request, alert_store.get, alert["alert_id"])
     return web.json_response(_alert_json(now))
+
+
+def _operator(fn):
+    """An operator action (``alerts.actions``) run on a connection: its refusals as 400 and 404."""
+    def run(conn, *args):
+        try:
+            return fn(conn, *args)
+        except actions.NotFound as e:
+            raise ApiError(404, str(e)) from None
+        except actions.ActionError as e:
+            raise ApiError(400, str(e)) from None
+    return run
+
+
+def _may_silence(request: web.Request, kind: str, target: str) -> None:
+    p = _principal(request)
+    if not p.may("silences:write"):
+        raise ApiError(403, f"the {p.role} role may not silence alerts")
+    if kind == "type" and p.districts:
+        raise ApiError(403, "silencing a whole alert type needs a token for the whole city")
 
 
 async def silence(request: web.Request) -> web.Response:
     p = _principal(request)
-    if not p.may("silences:write"):
-        raise ApiError(403, f"the {p.role} role may not silence alerts")
     body = await _body(request, ("kind", "target", "why", "duration_s"))
     kind, target, why, duration = body.get("kind"), body.get("target"), body.get("why"), body.get("duration_s")
-    if kind not in ("subject", "area", "type"):
-        raise ApiError(400, "kind must be subject, area or type")
-    if not isinstance(target, str) or not target or not isinstance(why, str) or not why.strip():
-        raise ApiError(400, "target and why are required strings")
-    if not isinstance(duration, (int, float)) or isinstance(duration, bool) or not 60 <= duration <= 30 * 86_400:
-        raise ApiError(400, "duration_s must be a number of seconds from 60 to 30 days")
+    if not all(isinstance(v, str) for v in (kind, target, why)):
+        raise ApiError(400, "kind, target and why are required strings")
+    if not isinstance(duration, (int, float)) or isinstance(duration, bool):
+        raise ApiError(400, "duration_s must be a number of seconds")
+    try:
+        actions.bounded(duration)
+    except actions.ActionError as e:
+        raise ApiError(400, f"duration_s: {e}") from None
+    _may_silence(request, kind, target)
     reg = await _registry(request)
-    where = reg.district.get(target) if kind != "type" else None
-    if kind != "type" and p.districts and where not in p.districts:
+    if kind != "type" and p.districts and reg.district.get(target) not in p.districts:
         raise ApiError(403, f"{target!r} is outside the districts this token may see")
-    if kind == "type" and p.districts:
-        raise ApiError(403, "silencing a whole alert type needs a token for the whole city")
-    now = time.time()
+    made = await _db(request, _operator(lambda conn: actions.silence(
+        conn, actions.Names.of(reg.city, set(reg.teams)), kind, target, float(duration), p.owner, why, time.time())))
+    return web.json_response(made, status=201)
 
-    def add(conn):
-        sid = alert_store.add_silence(conn, kind, target, now, now + duration, p.owner, why)
-        conn.commit()
-        return sid
 
-    sid = await _db(request, add)
-    return web.json_response({"silence_id": sid, "kind": kind, "target": target, "starts": now, "ends": now + duration,
-                              "who": p.owner, "why": why}, status=201)
+async def _silences(request: web.Request) -> list[dict]:
+    """The silences running now that the token may see (one on a type: city tokens only)."""
+    reg = await _registry(request)
+    found = await _db(request, alert_store.silences, time.time())
+    return [s for s in found if _principal(request).sees(None if s["kind"] == "type" else reg.district.get(s["target"]))]
+
+
+async def silences(request: web.Request) -> web.Response:
+    return web.json_response({"silences": await _silences(request)})
+
+
+async def unsilence(request: web.Request) -> web.Response:
+    ref = request.match_info["silence_id"]
+    running = [s for s in await _silences(request) if s["silence_id"].startswith(ref.lower())]
+    if len(running) != 1:
+        raise ApiError(404, f"no running silence {ref!r} this token may see")
+    _may_silence(request, running[0]["kind"], running[0]["target"])
+    ended = await _db(request, _operator(actions.end_silence), running[0]["silence_id"], _principal(request).owner,
+                      time.time())
+    return web.json_response(ended)
 
 
 # -- coverage --------------------------------------------------------------------------------------------
@@ -725,6 +751,8 @@ ROUTES = [
     web.get("/api/v1/alerts/{alert_id}", alert_one),
     web.post("/api/v1/alerts/{alert_id}/{action:acknowledge|resolve}", alert_act),
     web.post("/api/v1/silences", silence),
+    web.get("/api/v1/silences", silences),
+    web.delete("/api/v1/silences/{silence_id}", unsilence),
     web.get("/api/v1/coverage", coverage),
     web.get("/api/v1/live", live_feed),
 ]

@@ -81,8 +81,10 @@ SCHEMAS = {
     "SilenceRequest": _obj({"kind": {"enum": ["subject", "area", "type"]}, "target": {"type": "string", "minLength": 1},
                             "why": {"type": "string", "minLength": 1}, "duration_s": {"type": "number", "minimum": 60,
                                                                                       "maximum": 2_592_000}}),
-    "Silence": _obj({"silence_id": {"type": "string"}, "kind": {"type": "string"}, "target": {"type": "string"},
-                     "starts": NUM, "ends": NUM, "who": {"type": "string"}, "why": {"type": "string"}}),
+    "Silence": _obj({"silence_id": {"type": "string"}, "kind": {"enum": ["subject", "area", "type"]},
+                     "target": {"type": "string"}, "starts": NUM, "ends": NUM, "who": {"type": "string"},
+                     "why": {"type": "string"}, "ended_by": STR_OR_NULL}),
+    "Silences": _obj({"silences": {"type": "array", "items": _ref("Silence")}}),
     "AreaCoverage": _obj({"area_id": {"type": "string"}, "name": STR_OR_NULL, "level": {"type": "string"},
                           "cells": {"type": "integer"}, "covered": NUM, "unknown": NUM, "not_covered": NUM,
                           "meets_target": {"type": "boolean"}}),
@@ -165,10 +167,19 @@ DOCUMENT = {
                           "409": {"description": "already in that state",
                                   "content": {"application/json": {"schema": _ref("Error")}}}}}}
            for action in ("acknowledge", "resolve")},
-        "/api/v1/silences": {"post": {
-            "summary": "a maintenance window: alerts still recorded, not notified",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SilenceRequest")}}},
-            "responses": _ok("Silence", "the silence", "201")}},
+        "/api/v1/silences": {
+            "post": {"summary": "a maintenance window for something in the registry: alerts still recorded, their "
+                                "notifications held back while it runs",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": _ref("SilenceRequest")}}},
+                     "responses": _ok("Silence", "the silence", "201")},
+            "get": {"summary": "the silences running now (a token limited to districts: those on its areas)",
+                    "responses": _ok("Silences", "silences")}},
+        "/api/v1/silences/{silence_id}": {"delete": {
+            "summary": "end a running silence now (recorded with the token's owner)",
+            "parameters": [{"name": "silence_id", "in": "path", "required": True, "schema": {"type": "string"},
+                            "description": "its id or a unique prefix"}],
+            "responses": _ok("Silence", "the silence, ended")}},
         "/api/v1/live": {"get": {
             "summary": "the live feed: a WebSocket of JSON messages (kind position, camera, alert; each with its stream "
                        "and id) for the token's districts; a client that falls behind is closed with code 4008",

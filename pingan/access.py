@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+import time
 
 import psycopg
 
@@ -46,6 +47,19 @@ def cmd_token(settings: Settings, args, db_url: str) -> int:
     with conn:
         try:
             if args.action == "create":
+                if args.district:
+                    from alerts.actions import ActionError, Names
+
+                    try:
+                        known = Names.load(conn, time.time()).districts
+                    except ActionError as e:
+                        print(f"error: {e}", file=sys.stderr)
+                        return 2
+                    unknown = sorted(set(args.district) - known)
+                    if unknown:
+                        print(f"error: no district {', '.join(map(repr, unknown))} in the grid in force (its "
+                              f"districts: {', '.join(sorted(known))})", file=sys.stderr)
+                        return 2
                 text = tokens.create(conn, args.owner, args.role, args.district, getpass.getuser())
                 where = ", ".join(sorted(set(args.district))) or "the whole city"
                 print(f"token for {args.owner} ({args.role}, {where}) — shown once, keep it:\n{text}")

@@ -43,15 +43,21 @@ def add_parser(sub) -> None:
         q.add_argument("--by", default=None, help="who (default: the login name)")
         q.add_argument("--note", help="why, what was done")
     q = acts.add_parser("silence", help="a maintenance window: record, but do not notify",
-                        description="Silence a subject (a camera, unit, cell, checkpoint), an area (a street or "
-                                    "district: everything in it) or an alert type until a time. Alerts still open "
-                                    "and are stored, marked with the silence.")
+                        description="Silence a subject (a camera, unit, checkpoint, cell, street or district, or "
+                                    "'ingest'), an area (a cell, street or district: everything in it) or an alert "
+                                    "type, from now for 60 s to 30 days. Alerts still open and are stored; while the "
+                                    "silence runs, their notifications (opening, escalation, resolve) are held back "
+                                    "and the alert's history says so. The target must exist in the registry.")
     q.add_argument("kind", choices=["subject", "area", "type"])
     q.add_argument("target", help="the camera/unit/cell id, the street/district id, or the alert type")
-    q.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="e.g. 30m, 4h, 2d")
+    q.add_argument("--for", dest="duration", required=True, metavar="DURATION",
+                   help="with its unit: 90s, 30m, 4h, 2d")
     q.add_argument("--why", required=True, help="the reason (for the record)")
     q.add_argument("--by", default=None, help="who (default: the login name)")
-    acts.add_parser("silences", help="silences not yet ended")
+    acts.add_parser("silences", help="silences running now")
+    q = acts.add_parser("unsilence", help="end a running silence now")
+    q.add_argument("silence", help="its id, or a unique prefix of it")
+    q.add_argument("--by", default=None, help="who (default: the login name)")
     q = acts.add_parser("accept-view", help="a camera's newest snapshot becomes its reference view",
                         description="After a camera was moved or turned on purpose (or its view changed for good): "
                                     "its newest stored snapshot becomes the reference it is judged against in that "
@@ -94,6 +100,7 @@ def cmd_diagnose(args) -> int:
 
 
 def cmd_alerts(settings: Settings, args, db_url: str, serve) -> int:
+    from alerts import actions
     from store import alerts as store
 
     if args.action is None:
@@ -108,6 +115,8 @@ def cmd_alerts(settings: Settings, args, db_url: str, serve) -> int:
     with conn:
         try:
             if args.action == "list":
+                if args.type is not None:
+                    actions.alert_type(args.type)
                 rows = store.find(conn, state=None if args.state == "all" else args.state, type=args.type,
                                   subject=args.subject, limit=args.limit)
                 print(json.dumps(rows, ensure_ascii=False, indent=1, default=str) if args.json else _table(rows, tz))
@@ -117,18 +126,21 @@ def cmd_alerts(settings: Settings, args, db_url: str, serve) -> int:
                       else _show(alert, events, tz))
             elif args.action in ("ack", "resolve"):
                 for ref in args.alert:
-                    alert, _ = store.get(conn, ref)
-                    done = (store.acknowledge(conn, alert["alert_id"], who, args.note) if args.action == "ack"
-                            else store.resolve(conn, alert["alert_id"], None, who, args.note))
+                    alert, done = actions.act(conn, "acknowledge" if args.action == "ack" else "resolve", ref, who,
+                                              args.note)
                     word = "acknowledged" if args.action == "ack" else "resolved"
                     print(f"{alert['alert_id'][:8]} {alert['type']} {alert['subject']}: "
                           f"{word} by {who}" if done else f"{alert['alert_id'][:8]}: already {alert['state']}")
             elif args.action == "silence":
-                seconds = _duration(args.duration)
+                seconds = actions.duration(args.duration)
                 now = time.time()
-                sid = store.add_silence(conn, args.kind, args.target, now, now + seconds, who, args.why)
-                print(f"silence {sid[:8]}: {args.kind} {args.target} until "
-                      f"{datetime.fromtimestamp(now + seconds, tz):%Y-%m-%d %H:%M} ({who}: {args.why})")
+                s = actions.silence(conn, actions.Names.load(conn, now), args.kind, args.target, seconds, who,
+                                    args.why, now)
+                print(f"silence {s['silence_id'][:8]}: {args.kind} {args.target} until "
+                      f"{datetime.fromtimestamp(s['ends'], tz):%Y-%m-%d %H:%M} ({who}: {s['why']})")
+            elif args.action == "unsilence":
+                s = actions.end_silence(conn, args.silence, who, time.time())
+                print(f"silence {s['silence_id'][:8]} ({s['kind']} {s['target']}) ended by {who}")
             elif args.action == "accept-view":
                 from alerts.image import snapshot_light
 
@@ -143,7 +155,7 @@ def cmd_alerts(settings: Settings, args, db_url: str, serve) -> int:
                 for s in store.silences(conn, time.time()):
                     print(f"{s['silence_id'][:8]} {s['kind']:<8} {s['target']:<16} until "
                           f"{datetime.fromtimestamp(s['ends'], tz):%Y-%m-%d %H:%M}  {s['who']}: {s['why']}")
-        except store.AlertNotFound as e:
+        except (store.AlertNotFound, actions.ActionError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         except ValueError as e:
@@ -153,17 +165,6 @@ def cmd_alerts(settings: Settings, args, db_url: str, serve) -> int:
             print("error: the database has no alert tables: run `pingan migrate`", file=sys.stderr)
             return 2
     return 0
-
-
-def _duration(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-    try:
-        value = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    except (ValueError, IndexError):
-        raise ValueError(f"--for {text!r}: expected a duration such as 30m, 4h or 2d") from None
-    if value <= 0:
-        raise ValueError("--for must be positive")
-    return value
 
 
 def _when(t: float | None, tz: ZoneInfo) -> str:

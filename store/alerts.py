@@ -147,14 +147,27 @@ def add_silence(conn: psycopg.Connection, kind: str, target: str, starts: float,
     return silence_id
 
 
+_SILENCE = ("silence_id::text AS silence_id, kind, target, extract(epoch FROM starts)::float8 AS starts, "
+            "extract(epoch FROM ends)::float8 AS ends, who, why, ended_by")
+
+
 def silences(conn: psycopg.Connection, at: float | None = None) -> list[dict[str, Any]]:
     """Silences not yet ended at `at` (default: all)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT silence_id, kind, target, extract(epoch FROM starts)::float8 AS starts, "
-            "extract(epoch FROM ends)::float8 AS ends, who, why FROM pingan.alert_silence "
-            "WHERE %s::float8 IS NULL OR ends > to_timestamp(%s) ORDER BY starts", (at, at)).fetchall()
-    return [{**r, "silence_id": str(r["silence_id"])} for r in rows]
+        return cur.execute(f"SELECT {_SILENCE} FROM pingan.alert_silence "
+                           "WHERE %s::float8 IS NULL OR ends > to_timestamp(%s) ORDER BY starts", (at, at)).fetchall()
+
+
+def end_silence(conn: psycopg.Connection, id_or_prefix: str, who: str, at: float) -> dict[str, Any] | None:
+    """End a silence running at `at` (its id or a unique prefix) there and then; None: no such one."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        found = cur.execute("SELECT silence_id FROM pingan.alert_silence WHERE silence_id::text LIKE %s "
+                            "AND ends > to_timestamp(%s) LIMIT 2", (id_or_prefix.lower() + "%", at)).fetchall()
+        if len(found) != 1:
+            return None
+        return cur.execute(f"UPDATE pingan.alert_silence SET ends = greatest(to_timestamp(%s), starts + interval "
+                           f"'1 millisecond'), ended_by = %s WHERE silence_id = %s RETURNING {_SILENCE}",
+                           (at, who, found[0]["silence_id"])).fetchone()
 
 
 # -- cameras' reference views ----------------------------------------------------------------------

@@ -190,6 +190,24 @@ def test_operators_list_show_acknowledge_resolve_and_silence_from_the_command_li
     row = query(db_url, "SELECT kind, target, who, why, extract(epoch FROM ends - starts) FROM pingan.alert_silence")
     assert row == [("area", "D1S1", "maint-wang", "street works", 4 * 3600)]
     bad = pingan(db_url, "silence", "type", "camera_offline", "--for", "soon", "--why", "x")
-    assert bad.returncode == 2 and "--for 'soon'" in bad.stderr
+    assert bad.returncode == 2 and "duration 'soon' needs its unit" in bad.stderr
+    bad = pingan(db_url, "silence", "type", "camera_offline", "--for", "90", "--why", "x")  # 90 what?
+    assert bad.returncode == 2 and "90s, 90m, 90h or 90d" in bad.stderr
+    for kind, target in (("subject", "cam99"), ("type", "camera_offlin"), ("area", "D7")):
+        bad = pingan(db_url, "silence", kind, target, "--for", "1h", "--why", "x")
+        assert bad.returncode == 2 and repr(target) in bad.stderr, (target, bad.stderr)
+    bad = pingan(db_url, "silence", "subject", "cam03", "--for", "31d", "--why", "x")
+    assert bad.returncode == 2 and "60 s to 30 days" in bad.stderr
+    bad = pingan(db_url, "list", "--type", "camera_offlin")
+    assert bad.returncode == 2 and "no alert type 'camera_offlin'" in bad.stderr
+    # listed, and ended early
+    sid = query(db_url, "SELECT silence_id::text FROM pingan.alert_silence")[0][0]
+    assert sid[:8] in pingan(db_url, "silences").stdout
+    out = pingan(db_url, "unsilence", sid[:8], "--by", "maint-wang")
+    assert out.returncode == 0 and "ended by maint-wang" in out.stdout, out.stderr
+    assert pingan(db_url, "silences").stdout.strip() == ""
+    assert query(db_url, "SELECT ended_by, ends <= now() FROM pingan.alert_silence") == [("maint-wang", True)]
+    again = pingan(db_url, "unsilence", sid[:8])
+    assert again.returncode == 2 and "no running silence" in again.stderr
     missing = pingan(db_url, "show", "ffff")
     assert missing.returncode == 2 and "no alert 'ffff'" in missing.stderr

@@ -221,6 +221,30 @@ async def test_who_may_see_and_do_what(db_url, redis_client, people, start_worke
         r = await client.post("/api/v1/silences", json={"kind": "area", "target": "D1S1", "why": "x", "duration_s": 5},
                               headers=auth(people["chief"]))
         assert r.status == 400 and "duration_s" in (await r.json())["reason"]
+        # a silence names something that exists: else it would silence nothing
+        for kind, target, said in (("subject", "cam99", "'cam99' is not a camera"), ("area", "D7", "'D7' is not an area"),
+                                   ("type", "camera_offlin", "no alert type 'camera_offlin'")):
+            r = await client.post("/api/v1/silences", json={"kind": kind, "target": target, "why": "x",
+                                                            "duration_s": 600}, headers=auth(people["chief"]))
+            assert r.status == 400 and said in (await r.json())["reason"], target
+        # listed to those who see its area, ended early by one who may silence
+        r = await client.get("/api/v1/silences", headers=auth(people["officer-d1"]))
+        body = await r.json()
+        check(body, 200, "/api/v1/silences")
+        assert [(s["target"], s["who"], s["ended_by"]) for s in body["silences"]] == [("D1S1", "fixer-d1", None)]
+        r = await client.get("/api/v1/silences", headers=auth(people["auditor-d2"]))
+        assert (await r.json())["silences"] == []
+        sid = body["silences"][0]["silence_id"]
+        r = await client.delete(f"/api/v1/silences/{sid[:8]}", headers=auth(people["auditor-d2"]))
+        assert r.status == 404  # not one it may see
+        r = await client.delete(f"/api/v1/silences/{sid[:8]}", headers=auth(people["officer-d1"]))
+        body = await r.json()
+        check(body, 200, "/api/v1/silences/{silence_id}", "delete")
+        assert body["ended_by"] == "officer-d1" and body["ends"] <= time.time() + 1
+        r = await client.get("/api/v1/silences", headers=auth(people["chief"]))
+        assert (await r.json())["silences"] == []
+        r = await client.delete(f"/api/v1/silences/{sid[:8]}", headers=auth(people["officer-d1"]))
+        assert r.status == 404  # ended already
 
         # 413: a body over the limit
         r = await client.post("/api/v1/silences", data=b"x" * 100_000, headers={**auth(people["chief"]),
@@ -293,6 +317,8 @@ def test_tokens_from_the_command_line(db_url):
     assert pingan("revoke", token_id).returncode == 2
     bad = pingan("create", "--owner", "x", "--role", "janitor")
     assert bad.returncode == 2 and "janitor" in bad.stderr
+    bad = pingan("create", "--owner", "x", "--role", "command", "--district", "D9")  # no such district
+    assert bad.returncode == 2 and "no district 'D9'" in bad.stderr and "D1, D2" in bad.stderr
 
 
 async def test_readiness_asks_the_broker_for_a_connack(db_url, redis_client, broker):
