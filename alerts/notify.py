@@ -151,31 +151,41 @@ class WebhookNotifier:
 
 @dataclass
 class _Group:
-    street: str
+    by: dict[str, str]  # what its members share (alerts.group_by)
     first: float
     changes: list[Change] = field(default_factory=list)
 
 
 class Dispatcher:
-    """Routes lifecycle changes to the notifiers; groups camera alerts by street."""
+    """Routes lifecycle changes to the notifiers; groups the camera alerts that open together and
+    share what ``group_by`` names (default: their type and street)."""
 
-    def __init__(self, notifiers: Sequence[Notifier], group_window_s: float = 20.0, clock=time.monotonic):
+    def __init__(self, notifiers: Sequence[Notifier], group_window_s: float = 20.0, clock=time.monotonic,
+                 group_by: Sequence[str] = ("type", "street")):
         self.notifiers = list(notifiers)
         self.group_window_s = group_window_s
+        self.group_by = tuple(group_by)
         self.clock = clock
-        self._groups: dict[str, _Group] = {}
+        self._groups: dict[tuple, _Group] = {}
         self.sent: list[dict[str, Any]] = []  # the last messages (for status lines and tests)
 
     def dispatch(self, changes: Sequence[Change]) -> None:
         for c in changes:
-            street = c.alert.scope.get("street")
-            if (c.action is Action.OPEN and self.group_window_s > 0 and street
-                    and SUBJECT_KIND[c.alert.type] == "camera"):
-                g = self._groups.setdefault(f"{c.alert.type}:{street}", _Group(street, self.clock()))
+            by = self._group_of(c)
+            if by is not None:
+                g = self._groups.setdefault(tuple(by.values()), _Group(by, self.clock()))
                 g.changes.append(c)
                 continue
             self._send(message(c))
         self.flush()
+
+    def _group_of(self, c: Change) -> dict[str, str] | None:
+        """What a camera alert's opening shares with others of its group; None: sent alone."""
+        if (c.action is not Action.OPEN or self.group_window_s <= 0 or not self.group_by
+                or SUBJECT_KIND[c.alert.type] != "camera"):
+            return None
+        by = {k: str(c.alert.type) if k == "type" else c.alert.scope.get(k) for k in self.group_by}
+        return by if all(by.values()) else None
 
     def flush(self, force: bool = False) -> None:
         now = self.clock()
@@ -185,7 +195,7 @@ class Dispatcher:
                 if len(g.changes) == 1:
                     self._send(message(g.changes[0]))
                 else:
-                    self._send(group_message(g.street, g.changes))
+                    self._send(group_message(g.by, g.changes))
 
     def _send(self, msg: dict[str, Any]) -> None:
         self.sent = (self.sent + [msg])[-1000:]
@@ -205,10 +215,11 @@ def message(c: Change) -> dict[str, Any]:
     return {**c.alert.to_json(), "event": str(c.action), "at": c.at}
 
 
-def group_message(street: str, changes: Sequence[Change]) -> dict[str, Any]:
+def group_message(by: Mapping[str, str], changes: Sequence[Change]) -> dict[str, Any]:
+    """One notification for a group: its subject the area its members share (the city where none)."""
     first = changes[0].alert
     members = [message(c) for c in changes]
-    return {"id": f"group:{first.alert_id}", "type": str(first.type), "subject": street, "subject_kind": "area",
+    area = next((by[k] for k in ("street", "district") if k in by), "city")
+    return {"id": f"group:{first.alert_id}", "type": str(first.type), "subject": area, "subject_kind": "area",
             "severity": min((c.alert.severity for c in changes), key=lambda s: s.rank).value, "state": "open",
-            "event": "open", "at": changes[-1].at, "group": {"street": street, "count": len(members)},
-            "members": members}
+            "event": "open", "at": changes[-1].at, "group": {**by, "count": len(members)}, "members": members}

@@ -4,7 +4,7 @@ camera category, cell priority and unit kind. Typed, bounded, unknown keys rejec
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -72,8 +72,10 @@ class AlertSettings(_Section):
                                                             "newest data, so that late fixes are counted")
     ingest_stall_s: float = Field(120, gt=0, description="No message for this long while devices should talk")
     ingest_lag_s: float = Field(60, gt=0, description="… or the feed this far behind")
-    group_window_s: float = Field(20, ge=0, le=600, description="Camera alerts of one street opening within this "
-                                                               "are notified as one group")
+    group_window_s: float = Field(20, ge=0, le=600, description="Camera alerts of one group (group_by) opening "
+                                                               "within this are notified as one (0: each alone)")
+    group_by: tuple[Literal["type", "street", "district", "category"], ...] = Field(
+        ("type", "street"), description="What the camera alerts notified as one group share (empty: no grouping)")
     mqtt: bool = Field(True, description="Publish alerts to pingan/v1/alerts/{type}/{subject} (QoS 1)")
     webhooks: tuple[Webhook, ...] = ()
 

@@ -214,5 +214,5 @@ def build_service(settings: Settings, db_url: str, client, address, *, period=No
     notifiers += [WebhookNotifier(h) for h in s.webhooks]
     return AlertService(s, standards(settings.coverage), connector(db_url, settings.database.connect_timeout_s,
                                                                    f"pingan-{consumer}"),
-                        client, Dispatcher(notifiers, s.group_window_s), consumer=consumer, period=period,
+                        client, Dispatcher(notifiers, s.group_window_s, group_by=s.group_by), consumer=consumer, period=period,
                         diagnose=diagnose, team_minimum=settings.coverage.team_minimum)

@@ -231,6 +231,20 @@ def test_a_power_cut_in_a_street_is_one_grouped_notification():
     assert groups[0]["subject"] == "S7" and groups[0]["group"]["count"] == 40
     assert sorted(m["subject"] for m in groups[0]["members"]) == [f"cam{k:02d}" for k in range(40)]
     assert next(m for m in sent if "group" not in m)["subject"] == "camX"
+    # grouped by district instead (alerts.group_by): S7 and S8 lie in D1, one message of 41
+    for c in run.changes:
+        c.alert.scope.update({"district": "D1"})
+    sent.clear()
+    d = Dispatcher([_Collect(sent)], group_window_s=20, clock=lambda: now[0], group_by=("type", "district"))
+    d.dispatch(run.changes)
+    now[0] = 42
+    d.flush()
+    assert len(sent) == 1 and sent[0]["subject"] == "D1" and sent[0]["group"] == {
+        "type": "camera_offline", "district": "D1", "count": 41}
+    # no grouping: each alone, at once
+    sent.clear()
+    Dispatcher([_Collect(sent)], group_window_s=20, group_by=()).dispatch(run.changes)
+    assert len(sent) == 41 and not any("group" in m for m in sent)
 
 
 # -- coverage gaps and staffing, live ------------------------------------------------------------------
