@@ -335,7 +335,10 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
 
     - camera and unit faults: from the fault's start to its end plus two heartbeats;
     - image faults: where at least ``std.image_confirm`` consecutive snapshots show the fault;
-    - coverage gaps: every cell the truth calls not covered (optional where it allows either);
+    - coverage gaps: one for every gap without a visit that failed (a stretch of it with nothing
+      unknown ran past the cell's revisit interval), from the moment it failed to the lateness of
+      the replay and a step of its judging later (optional where the readings of the doubt differ
+      on how many of the cell's gaps failed);
     - understaffed checkpoints: every run of understaffed scheduled minutes at least the rule's
       hold long (optional where only one reading of the doubtful minutes has it so long);
     - units out of their team's area: every stretch on duty outside it at least the rule's hold
@@ -350,6 +353,10 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
     """
     start, end = sc.start.timestamp(), sc.start.timestamp() + sc.duration_s
     late = 2 * sc.heartbeat_s
+    # a coverage gap is judged `lateness` behind the newest data (a replay: two wall seconds' worth,
+    # at least a minute), every coverage step or sweep, whichever is longer (a sweep: 2 wall seconds)
+    lateness = max(60.0, 2.0 * sc.acceleration)
+    gap_late = lateness + max(30.0, 2.0 * sc.acceleration) + std.margin_s
     out = []
     for f, tg, a, b in faults:
         if f.kind in _ALERT and not f.kind.startswith("image_"):
@@ -368,10 +375,12 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
                     out.append({"type": f"image_{fault}", "subject": cam, "from": run[0],
                                 "to": run[-1] + sc.snapshot_every_s + late, "optional": True})
                 run = []
-    for cell_id, c in coverage["cells"].items():
-        if "not_covered" in c["patrol"]:
-            out.append({"type": "coverage_gap", "subject": cell_id, "from": start, "to": end + late,
-                        **({"optional": True} if len(c["patrol"]) > 1 else {})})
+    for cell_id, readings in coverage["gap_openings"].items():
+        sure = len({len(r) for r in readings}) == 1
+        for k in range(max(len(r) for r in readings)):
+            moments = [r[k] for r in readings if len(r) > k]
+            out.append({"type": "coverage_gap", "subject": cell_id, "from": min(moments),
+                        "to": max(moments) + gap_late, **({} if sure else {"optional": True})})
     for uid, (surely, possibly) in outside.items():
         for a, b in possibly:
             if b - a < std.out_of_area_for_s - std.margin_s:

@@ -157,7 +157,8 @@ class GroundTruth:
 
     # -- patrol ----------------------------------------------------------------------------------------
     def patrol(self, units: Iterable[UnitPlan]) -> dict[str, list[str]]:
-        """Every cell's possible patrol statuses."""
+        """Every cell's possible patrol statuses (and, in ``self.gap_openings``, when its failing
+        gaps failed, per reading)."""
         std = self.std
         n, L = self.n, len(self.leaves)
         # per reading (favourable, unfavourable): cell → visited seconds, cell → silent seconds
@@ -166,14 +167,37 @@ class GroundTruth:
         for u in units:
             self._unit(u, visited, silent)
         out = {}
+        self.gap_openings: dict[str, list[list[float]]] = {}
         revisit = [60 * (c.revisit_minutes or (std.revisit_key_minutes if str(c.priority) == "key"
                                                else std.revisit_normal_minutes)) for c in self.leaves]
         for i, cell in enumerate(self.leaves):
             found = set()
+            openings = []
             for favour, doubt in itertools.product((0, 1), (0, 1)):
                 limit = revisit[i] + (std.margin_s if favour == 0 else -std.margin_s)
-                found.add(self._status(visited[favour][i], silent[doubt][i], limit))
+                status = self._status(visited[favour][i], silent[doubt][i], limit)
+                found.add(status)
+                openings.append(self._failed_at(visited[favour][i], silent[doubt][i], limit, status))
             out[cell.id] = sorted(found)
+            self.gap_openings[cell.id] = openings
+        return out
+
+    def _failed_at(self, visited: np.ndarray, silent: np.ndarray, limit: float, status: str) -> list[float]:
+        """When each gap without a visit failed: the moment a stretch of it with nothing unknown in
+        it had run past `limit` of active time (a live rule opens its coverage gap then); a cell never
+        visited that fails only as a whole (no visit, not covered) fails at the period's end."""
+        act = self.active
+        out: list[float] = []
+        for s, e in _runs(~visited):
+            holes = silent[s:e] & act[s:e]
+            for a, b in _runs(~holes):
+                run = np.cumsum(act[s + a:s + b])
+                k = int(np.searchsorted(run, limit, side="right"))
+                if k < len(run):
+                    out.append(float(self.start + s + a + k + 1))
+                    break
+        if not out and not visited.any() and status == NOT_COVERED:
+            out.append(float(self.end))
         return out
 
     def _unit(self, u: UnitPlan, visited, silent) -> None:
@@ -388,7 +412,8 @@ class GroundTruth:
                 areas[level][area.id] = [sure / len(under), maybe / len(under)]
                 known[level][area.id] = [sum(NOT_COVERED not in cells[c]["status"] for c in under) / len(under),
                                          sum(cells[c]["status"] != [NOT_COVERED] for c in under) / len(under)]
-        return {"cells": cells, "cameras": cams, "checkpoints": cps, "areas": areas, "not_short": known}
+        return {"cells": cells, "cameras": cams, "checkpoints": cps, "areas": areas, "not_short": known,
+                "gap_openings": self.gap_openings}
 
 
 def _level(grid, name: str) -> list:
@@ -485,19 +510,28 @@ def _tally(rows: list[tuple[str, Any, Any, bool]]) -> dict[str, Any]:
 
 # -- alerts ------------------------------------------------------------------------------------------
 def score_alerts(expected: Sequence[Mapping[str, Any]], product: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The product's alerts against the ones the scenario must raise: an alert is right when an
-    expected one (or an optional one) has its type and subject and it opened inside that one's
-    window. Precision: right alerts / alerts raised; recall: expected alerts raised / expected."""
+    """The product's alerts against the ones the scenario must raise, one to one: an alert is right
+    when it has the type and subject of an expected one (or an optional one) not yet matched and
+    opened inside that one's window; a second alert for one expectation (raised twice, or closed and
+    opened again) is a false positive. Precision: right alerts / alerts raised; recall: expected
+    alerts raised / expected. "optional" counts those where the truth allows either."""
     def fits(e, p) -> bool:
         return e["type"] == p["type"] and e["subject"] == p["subject"] and e["from"] <= p["opened_at"] <= e["to"]
 
     must = [e for e in expected if not e.get("optional")]
-    right = [p for p in product if any(fits(e, p) for e in expected)]
-    found = [e for e in must if any(fits(e, p) for p in product)]
+    order = [*must, *(e for e in expected if e.get("optional"))]  # an alert matches what it must first
+    taken: set[int] = set()
+    right = []
+    for p in sorted(product, key=lambda p: p["opened_at"]):
+        k = next((i for i, e in enumerate(order) if i not in taken and fits(e, p)), None)
+        if k is not None:
+            taken.add(k)
+            right.append(p)
+    found = [i for i in range(len(must)) if i in taken]
     return {"precision": len(right) / len(product) if product else 1.0,
             "recall": len(found) / len(must) if must else 1.0,
             "expected": len(must), "optional": len(expected) - len(must), "raised": len(product),
             "missed": [{"type": e["type"], "subject": e["subject"], "from": e["from"], "to": e["to"]}
-                       for e in must if e not in found],
+                       for i, e in enumerate(must) if i not in taken],
             "unexpected": [{"type": p["type"], "subject": p["subject"], "opened_at": p["opened_at"]}
                            for p in product if p not in right]}

@@ -73,3 +73,38 @@ def test_cameras_checkpoints_composite_and_roll_ups():
     verdict = compare(truth, product)
     assert verdict["cells"]["disagreements"] == [{"id": "C", "truth": ["covered"], "product": "unknown"}]
     assert verdict["camera_uptime"]["disagreements"] == [{"id": "k1", "truth": 0.833333, "product": 1.0}]
+
+
+def test_when_each_gap_failed_by_hand():
+    # over the hour, 1800 s revisit (± the 1 s margin): A left at 105 s: failed at 1905 s; B crossed
+    # until 115 s: 1915 s; D silent until 600 s, then known: 2400 s; C never left
+    truth = GroundTruth(G, T0, T0 + 3600, STD)
+    truth.patrol([U1, U2])
+    failed = {cell: sorted({round(t - T0) for r in readings for t in r}) for cell, readings in
+              truth.gap_openings.items()}
+    assert failed["C"] == []
+    for cell, moment in (("A", 1905), ("B", 1915), ("D", 2400)):
+        assert failed[cell] and all(abs(t - moment) <= 12 for t in failed[cell]), (cell, failed[cell])
+    assert all(len(r) == 1 for r in truth.gap_openings["A"])  # one failing gap in every reading
+
+
+def test_alerts_are_scored_one_to_one_and_on_time():
+    from simulators.truth import score_alerts
+
+    expected = [{"type": "coverage_gap", "subject": "A", "from": T0 + 1905, "to": T0 + 2155}]
+
+    def alert(at):
+        return {"type": "coverage_gap", "subject": "A", "opened_at": T0 + at}
+
+    assert (score_alerts(expected, [alert(2000)])["precision"], score_alerts(expected, [alert(2000)])["recall"]) == (
+        1.0, 1.0)
+    # raised twice for one gap (or closed and opened again): the second is a false positive
+    twice = score_alerts(expected, [alert(2000), alert(2100)])
+    assert (twice["precision"], twice["recall"]) == (0.5, 1.0) and twice["unexpected"][0]["opened_at"] == T0 + 2100
+    # a rule that raises it "some time in the period" (at the start, before anything failed): wrong and missed
+    early = score_alerts(expected, [alert(10)])
+    assert (early["precision"], early["recall"]) == (0.0, 0.0)
+    # an optional expectation may be met or not; a must is matched before it
+    both = expected + [{"type": "coverage_gap", "subject": "A", "from": T0, "to": T0 + 3600, "optional": True}]
+    s = score_alerts(both, [alert(2000), alert(3000)])
+    assert (s["precision"], s["recall"], s["optional"]) == (1.0, 1.0, 1)
