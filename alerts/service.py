@@ -119,6 +119,7 @@ class AlertService:
         self._next_indicator = -math.inf  # … and of the next coverage indicator
         self._judged_shifts: set[tuple[float, float]] = set()
         self._seen: list[tuple[float, float]] = []  # what the ingest received (``_observe``)
+        self._swept_at = -math.inf  # event time of the last sweep
         self._references_at: float | None = None  # the newest reference view loaded
         self._finish_at: float | None = None
         self.failure: BaseException | None = None
@@ -355,6 +356,8 @@ class AlertService:
         conds = self._records(batch.in_time_order())
         self._advance()
         self._changes(self.lifecycle.apply(conds, self.stats.watermark), notify=True)
+        if not self._live() and self.stats.watermark >= self._swept_at + REPLAY_STEP_S:
+            self.sweep(self.stats.watermark)  # a history replayed fast: absence swept per step of event time
 
     def _records(self, records: list) -> list[Condition]:
         """Records through their rules, in time order; each device's latest time noted for the watermark
@@ -372,7 +375,8 @@ class AlertService:
         """The watermark, from the latest record time of each device heard lately (within RECENT_S
         of the wall clock): their median, or the wall clock while that median is within LIVE_S of
         it (the feed is live). One device with a fast clock, or a burst of shuffled fixes, does not
-        move it; a few silent devices do not hold it back."""
+        move it; a few silent devices do not hold it back. (In a replay where most devices report
+        seldom, it moves in their steps.)"""
         wall = self.wall()
         recent = np.array([ts for ts, heard in self._latest.values() if heard >= wall - RECENT_S])
         if not len(recent):
@@ -456,6 +460,7 @@ class AlertService:
         if now is None:
             self._advance()
             now = self.stats.watermark
+        self._swept_at = now
         conds: list[Condition] = []
         if math.isfinite(now):
             self._observe(now)

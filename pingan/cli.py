@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                        description="Run the service. With no settings it runs on embedded defaults and the demo "
                                    "city; --simulate demo feeds it live demo traffic.")
     p.add_argument("--simulate", metavar="SCENARIO",
-                   help="publish a scenario's traffic too: demo (live), small, clean, or a .toml file; a "
+                   help="publish a scenario's traffic too: demo (live), small, clean, outage, or a .toml file; a "
                         "scenario runs on its own generated city and ends by comparing with its ground truth")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS", help="status line interval")
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                        description="Publish a scenario (a built-in name or a TOML file) and write its ground "
                                    "truth. The broker's ingest must know the scenario's city: --city writes its "
                                    "grid, cameras, checkpoints and a pingan.toml naming them.")
-    p.add_argument("scenario", help="demo (live demo traffic), a built-in scenario (small, clean) or a .toml file")
+    p.add_argument("scenario", help="demo (live demo traffic), a built-in scenario (small, clean, outage) or a .toml file")
     p.add_argument("--duration", type=float, default=60.0, metavar="SECONDS", help="demo only: how long")
     p.add_argument("--truth", metavar="FILE", help="write the ground truth here (default: NAME.truth.json)")
     p.add_argument("--city", metavar="DIR", help="write the scenario's city here (GeoJSON + pingan.toml)")

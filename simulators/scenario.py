@@ -44,11 +44,13 @@ from alerts.types import AlertType
 
 from .city import City, city_bounds, generate_city
 from .fleet import IMAGE_FAULTS, _seed, patrol_tracks, snapshot
+from geofence.spans import complement, merge
+
 from .truth import CameraPlan, CheckpointPlan, GroundTruth, TruthStandard, UnitPlan
 
 CAMERA_FAULTS = ("camera_offline", "camera_flapping", "low_fps", "not_recording", "storage_fault")
 WIRE_FAULTS = ("gps_dropout", "buffered_batch", "duplicates", "out_of_order", "clock_skew", "malformed",
-               "hostile", "unknown_device")
+               "hostile", "unknown_device", "ingest_outage")
 FAULT_KINDS = CAMERA_FAULTS + tuple(f"image_{f}" for f in IMAGE_FAULTS) + WIRE_FAULTS
 BUILT_IN = Path(__file__).resolve().parent / "scenarios"
 
@@ -131,12 +133,14 @@ class Simulation:
     city: City
     messages: list[Outgoing]
     truth: dict = field(default_factory=dict)
+    outages: list[tuple[float, float]] = field(default_factory=list)  # no ingest receiving: nothing got through
 
     @property
     def received(self) -> list[tuple[float, float]]:
-        """The stretches of its period a replay of it declares received (an import of history)."""
+        """The stretches of its period a replay of it declares received (an import of history):
+        all of it but its ingest outages."""
         start = self.scenario.start.timestamp()
-        return [(start, start + self.scenario.duration_s)]
+        return complement(merge(self.outages), start, start + self.scenario.duration_s)
 
     def write_truth(self, path: Path) -> None:
         path.write_text(json.dumps(self.truth, indent=1, ensure_ascii=False))
@@ -177,6 +181,8 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
         a, b = start + f.start_s, min(end, start + f.start_s + f.duration_s)
         if f.kind in ("gps_dropout", "buffered_batch", "clock_skew"):  # a unit on duty throughout
             pool = [u for u in units if shift[u][0] <= a and b <= shift[u][1]] or list(units)
+        elif f.kind == "ingest_outage":
+            pool = ["ingest"]
         else:
             pool = list(cams)
         target = f.target if f.target != "random" else pool[int(rng.integers(len(pool)))]
@@ -285,10 +291,23 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
                 out.append(Outgoing(a + k, "pingan/v1/patrol/intruder-7/gps", json.dumps(
                     {"ts": a + k, "lat": 32.0, "lon": 118.8}).encode()))
             rejects["unknown_device"] = rejects.get("unknown_device", 0) + 5
+    # -- an ingest outage: nobody receiving, so nothing sent meanwhile got through (devices do not
+    # keep what an outage of the ingest loses) ------------------------------------------------
+    outages = merge((a, b) for f, _, a, b in faults if f.kind == "ingest_outage")
+    if outages:
+        def lost(t: float) -> bool:
+            return any(a <= t < b for a, b in outages)
+
+        wire = [f.kind for f, _, a, b in faults if f.kind in WIRE_FAULTS and f.kind != "ingest_outage"
+                and any(a < y and x < b for x, y in outages)]
+        if wire:  # (what they inject, and the rejects they count, would be lost with it)
+            raise ScenarioError(f"an ingest outage overlaps the wire faults {wire}: keep them apart")
+        out = [m for m in out if not lost(m.at)]
+        published = {u: [b for b in fixes if not lost(b["ts"])] for u, fixes in published.items()}
     out.sort(key=lambda m: m.at)
     # -- ground truth --------------------------------------------------------------------------
     std = standard or TruthStandard()
-    judge = GroundTruth(city.grid, start, end, std)
+    judge = GroundTruth(city.grid, start, end, std, unobserved=outages)
     plans = [UnitPlan(uid, units[uid].unit.kind, units[uid].unit.officers, units[uid].path,
                       np.array([b["ts"] for b in fixes])) for uid, fixes in published.items()]
     coverage = judge.compute(
@@ -307,7 +326,7 @@ def run(sc: Scenario, standard: TruthStandard | None = None) -> Simulation:
         "messages": len(out),
         "coverage": coverage,
     }
-    return Simulation(sc, city, out, truth)
+    return Simulation(sc, city, out, truth, outages)
 
 
 # -- the alerts a scenario must raise -----------------------------------------------------------------

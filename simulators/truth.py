@@ -115,10 +115,15 @@ def _minutes(text: str) -> int:
 class GroundTruth:
     """Works the truth out for [start, end) (whole seconds) over a grid."""
 
-    def __init__(self, grid, start: float, end: float, std: TruthStandard = TruthStandard()):
+    def __init__(self, grid, start: float, end: float, std: TruthStandard = TruthStandard(),
+                 unobserved: Sequence[tuple[float, float]] = ()):
+        """unobserved: stretches in which no ingest was receiving (an outage): unknown everywhere."""
         self.grid, self.std = grid, std
         self.start, self.end = int(start), int(end)
         self.n = self.end - self.start
+        self.blind = np.zeros(self.n, dtype=bool)  # per second: nobody receiving
+        for a, b in unobserved:
+            self.blind[max(0, int(a) - self.start):max(0, min(self.n, int(b) - self.start))] = True
         self.leaves = grid.leaves
         centre = _level(grid, "city")[0].geometry.centroid
         self.flat = _Flat(centre.x, centre.y)
@@ -166,6 +171,8 @@ class GroundTruth:
         silent = [np.zeros((L, n), dtype=bool) for _ in range(2)]
         for u in units:
             self._unit(u, visited, silent)
+        for reading in silent:  # nothing was received: every cell unknown
+            reading |= self.blind
         out = {}
         self.gap_openings: dict[str, list[list[float]]] = {}
         revisit = [60 * (c.revisit_minutes or (std.revisit_key_minutes if str(c.priority) == "key"
@@ -303,6 +310,8 @@ class GroundTruth:
         piece of a shift: officers aboard a unit of the team that sent an accepted fix in it."""
         out = []
         for a, b in self.shift_pieces():
+            if self.blind[int(a) - self.start:int(b) - self.start].sum() > (b - a) / 2:
+                continue  # received less than half of it: unknown
             for team, plans in sorted(teams.items()):
                 seen = {o for u in plans if ((u.fixes >= a) & (u.fixes < b)).any() for o in u.officers}
                 if len(seen) < self.std.team_minimum:
@@ -327,8 +336,10 @@ class GroundTruth:
             down = np.zeros(self.n, dtype=bool)
             for a, b in c.down:
                 down[max(0, int(a) - self.start):max(0, min(self.n, int(b) - self.start))] = True
-            uptime = float(1.0 - down.sum() / self.n)
-            status = COVERED if uptime >= self.std.min_camera_uptime else NOT_COVERED
+            known = self.n - int(self.blind.sum())
+            up, unknown = int((~down & ~self.blind).sum()), int(self.blind.sum())
+            uptime = float(up / known) if known else 0.0  # of the known time
+            status = _share_status(up, unknown, self.n, self.std.min_camera_uptime)
             out[c.camera_id] = {"cells": self._cells_of(c.lon, c.lat), "category": c.category, "uptime": uptime,
                                 "status": [status]}
         return out
@@ -339,9 +350,11 @@ class GroundTruth:
         out = {}
         for cp in checkpoints:
             scheduled, staffed_by = self._staffing(cp, units)
-            readings = [staffed.sum() / scheduled.sum() if scheduled.sum() else 1.0 for staffed in staffed_by]
+            unknown = scheduled & self._blind_minutes()
+            readings = [(staffed & ~unknown).sum() / scheduled.sum() if scheduled.sum() else 1.0 for staffed in staffed_by]
             lo, hi = min(readings), max(readings)
-            statuses = {COVERED if r >= std.min_checkpoint_compliance else NOT_COVERED for r in (lo, hi)}
+            statuses = {_share_status(r * scheduled.sum(), unknown.sum(), scheduled.sum(), std.min_checkpoint_compliance)
+                        if scheduled.sum() else COVERED for r in (lo, hi)}
             out[cp.checkpoint_id] = {"cells": self._cells_of(cp.lon, cp.lat),
                                      "compliance": [float(lo), float(hi)], "status": sorted(statuses)}
         return out
@@ -350,7 +363,15 @@ class GroundTruth:
         """[start, end) minute runs of scheduled minutes below min_staff, in the favourable
         reading (officers within radius + margin count) and in the unfavourable one."""
         scheduled, staffed_by = self._staffing(cp, units)
-        return [[(int(a), int(b)) for a, b in _runs(scheduled & ~staffed)] for staffed in staffed_by]
+        known = scheduled & ~self._blind_minutes()
+        return [[(int(a), int(b)) for a, b in _runs(known & ~staffed)] for staffed in staffed_by]
+
+    def _blind_minutes(self) -> np.ndarray:
+        """Per minute of the period: some second of it nobody was receiving."""
+        minutes = -(-self.n // 60)
+        padded = np.zeros(minutes * 60, dtype=bool)
+        padded[:self.n] = self.blind
+        return padded.reshape(minutes, 60).any(axis=1)
 
     def _staffing(self, cp: CheckpointPlan, units: Sequence[UnitPlan]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Per minute: scheduled, and staffed in each reading (favourable first)."""
@@ -414,6 +435,18 @@ class GroundTruth:
                                          sum(cells[c]["status"] != [NOT_COVERED] for c in under) / len(under)]
         return {"cells": cells, "cameras": cams, "checkpoints": cps, "areas": areas, "not_short": known,
                 "gap_openings": self.gap_openings}
+
+
+def _share_status(good: float, unknown: float, total: float, minimum: float) -> str:
+    """A share against its minimum: met even were every unknown moment failed, failed even were
+    they all good, else unknown (and unknown where nothing is known)."""
+    if total <= 0:
+        return COVERED
+    if unknown >= total:
+        return UNKNOWN
+    if good / total >= minimum:
+        return COVERED
+    return NOT_COVERED if (good + unknown) / total < minimum else UNKNOWN
 
 
 def _level(grid, name: str) -> list:

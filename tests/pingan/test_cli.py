@@ -134,6 +134,26 @@ def test_a_city_patrolled_by_the_book_with_no_faults_raises_no_alert(tmp_path):
     assert doc["alerts"]["raised"] == doc["alerts"]["expected"] == 0 and doc["cells"]["total"] == 60
 
 
+def test_an_ingest_outage_is_unknown_to_every_figure_and_every_rule(tmp_path):
+    """`pingan run --simulate outage`: the clean city with the ingest down for 20 minutes in the
+    middle (nothing got through), a camera offline before and a unit's GPS dropping out after. The
+    outage is unknown to the figures and to the live rules alike: they agree with the truth part by
+    part, and exactly the two faults raise an alert (strict scoring: on time, one each)."""
+    env = {"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"), "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}
+    r = pingan("run", "--simulate", "outage", "--status-every", "10", "--compare-out", str(tmp_path / "cmp.json"),
+               env=env, timeout=400)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Every part agrees with the ground truth." in r.stdout, r.stdout[-3000:]
+    doc = json.loads((tmp_path / "cmp.json").read_text())
+    a = doc["alerts"]
+    assert (a["precision"], a["recall"], a["raised"], a["expected"], a["optional"]) == (1.0, 1.0, 2, 2, 0)
+    truth = json.loads((tmp_path / "scenarios" / "outage" / "truth.json").read_text())
+    assert {x["type"] for x in truth["alerts"]} == {"camera_offline", "unit_silent"}
+    # the outage made the cells' patrol unknown where it decided it, never "not covered"
+    assert any("unknown" in c["patrol"] for c in truth["coverage"]["cells"].values())
+    assert not any(c["patrol"] == ["not_covered"] for c in truth["coverage"]["cells"].values())
+
+
 def test_a_busy_embedded_port_is_one_line_with_the_fix(tmp_path):
     import socket
 

@@ -75,6 +75,26 @@ def test_cameras_checkpoints_composite_and_roll_ups():
     assert verdict["camera_uptime"]["disagreements"] == [{"id": "k1", "truth": 0.833333, "product": 1.0}]
 
 
+def test_an_outage_is_unknown_in_the_truth_by_hand():
+    # nobody receiving from 1200 s to 2400 s of the hour. A left at 105 s: 1095 known seconds, the
+    # outage, 1200 known: no stretch past 1800 s, unknown (it was not covered without the outage); so
+    # B; D: silent to 600, 600 known, the outage, 1200 known: unknown; C visited throughout: covered
+    cams = [CameraPlan("k1", "key_site", *at(50, 20), [(T0 + 600, T0 + 1200)]),
+            CameraPlan("k2", "main_street", *at(250, 20), [])]
+    cps = [CheckpointPlan("cp", *at(150, 95), 1.0, 1, (), [("p1", T0, T0 + 1800)])]
+    truth = GroundTruth(G, T0, T0 + 3600, STD, unobserved=[(T0 + 1200, T0 + 2400)]).compute([U1, U2], cams, cps)
+    assert {c: v["patrol"] for c, v in truth["cells"].items()} == {
+        "A": ["unknown"], "B": ["unknown"], "C": ["covered"], "D": ["unknown"]}
+    # k2 up all the known time: 2400 of 3600 s — 95% only with the unknown third: unknown, its uptime
+    # of the known time 1.0; k1 down 600 of the 2400 known: 1800 + 1200 unknown < 95% even so: not covered
+    assert (truth["cameras"]["k2"]["uptime"], truth["cameras"]["k2"]["status"]) == (1.0, ["unknown"])
+    assert (truth["cameras"]["k1"]["uptime"], truth["cameras"]["k1"]["status"]) == (0.75, ["not_covered"])
+    # the checkpoint: staffed minutes 0–20 (the outage takes 20–30 of its 30), 20 of 60 minutes, 20 unknown
+    assert truth["checkpoints"]["cp"]["compliance"] == [20 / 60, 20 / 60]
+    assert truth["checkpoints"]["cp"]["status"] == ["not_covered"]  # 40 of 60 at best: under 90%
+    assert all(r == [] for r in truth["gap_openings"]["A"])  # no gap failed: no alert due
+
+
 def test_when_each_gap_failed_by_hand():
     # over the hour, 1800 s revisit (± the 1 s margin): A left at 105 s: failed at 1905 s; B crossed
     # until 115 s: 1915 s; D silent until 600 s, then known: 2400 s; C never left
