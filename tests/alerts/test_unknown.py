@@ -15,7 +15,7 @@ from alerts.notify import Dispatcher, StreamNotifier
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from assessment.standards import Standards
-from store.records import ALERT_STREAM, FEED_STREAM, CameraHealth, FeedBatch, PatrolFix
+from store.records import ALERT_STREAM, CELL_VISITS, FEED_STREAM, CameraHealth, FeedBatch, PatrolFix
 from store.results import record_uptime
 
 from ..conftest import query, wait_for
@@ -55,11 +55,18 @@ def test_a_fresh_start_raises_no_coverage_staffing_or_team_alert_and_nothing_fro
     time.sleep(3.0)  # several sweeps, a coverage judgement among them (the first comes at once)
     assert svc._period is not None  # the day was judged
     started = query(db_url, "SELECT extract(epoch FROM min(since)) FROM pingan.ingest_uptime")[0][0]
-    rows = query(db_url, "SELECT type, subject, since FROM pingan.alert")
+    rows = query(db_url, "SELECT type, subject, extract(epoch FROM since)::float8 FROM pingan.alert")
     svc.stop()
     svc.dispatcher.close()
     assert [r for r in rows if r[0] in PATROL_TYPES] == []
     assert all(since >= float(started) for _, _, since in rows), rows  # nothing "since" before anyone received
+    # the dashboard's cells start grey: no unit has stayed long enough anywhere for a visit, no gap is open
+    from api.views import Registry, cell_features
+
+    visits = {k.decode(): float(v) for k, v in redis_client.hgetall(CELL_VISITS).items()}
+    with psycopg.connect(db_url) as conn:
+        cells = cell_features(conn, Registry.load(conn, time.time()), Standards(), time.time(), visits=visits)
+    assert {f["properties"]["state"] for f in cells["features"]} == {"unknown"}
 
 
 def test_a_20_minute_ingest_outage_mid_shift_notifies_ingest_stalled_and_nothing_else(db_url, redis_client):
