@@ -39,10 +39,10 @@ def add_parser(sub) -> None:
 def cmd_token(settings: Settings, args, db_url: str) -> int:
     from api import tokens
 
-    try:
-        conn = psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s)))
-    except psycopg.OperationalError as e:
-        print(f"error: cannot reach the database: {e}", file=sys.stderr)
+    from .services import operator_connection
+
+    conn = operator_connection(settings.database.connect_timeout_s, db_url)
+    if conn is None:
         return 2
     with conn:
         try:

@@ -105,10 +105,10 @@ def cmd_alerts(settings: Settings, args, db_url: str, serve) -> int:
 
     if args.action is None:
         return serve()
-    try:
-        conn = psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s)))
-    except psycopg.OperationalError as e:
-        print(f"error: cannot reach the database: {e}", file=sys.stderr)
+    from .services import operator_connection
+
+    conn = operator_connection(settings.database.connect_timeout_s, db_url)
+    if conn is None:
         return 2
     tz = ZoneInfo(settings.coverage.timezone)
     who = getattr(args, "by", None) or getpass.getuser()

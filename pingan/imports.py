@@ -35,44 +35,49 @@ def add_parser(sub) -> None:
 
 
 def cmd_import(settings: Settings, args, db_url: str) -> int:
+    from .services import operator_connection
+
+    if (args.start is None) != (args.end is None):
+        print("error: give both --from and --to (or neither, to list the declarations)", file=sys.stderr)
+        return 2
+    conn = operator_connection(settings.database.connect_timeout_s, db_url)
+    if conn is None:
+        return 2
+    with conn:
+        try:
+            if args.start is None:
+                return _list(conn, ZoneInfo(settings.coverage.timezone))
+            return _declare(conn, args, settings.coverage.timezone, time.time())
+        except psycopg.errors.UndefinedTable:
+            print("error: the database has no Pingan schema: run `pingan migrate`", file=sys.stderr)
+            return 2
+
+
+def _declare(conn: psycopg.Connection, args, tz: str, now: float) -> int:
     from assessment.periods import PeriodError, parse_time
     from store.queries import has_data
     from store.results import declare_received
 
-    tz = settings.coverage.timezone
-    if (args.start is None) != (args.end is None):
-        print("error: give both --from and --to (or neither, to list the declarations)", file=sys.stderr)
+    if not args.name:
+        print("error: --name: say what was imported (kept with the declaration)", file=sys.stderr)
         return 2
-    now = time.time()
     try:
-        conn = psycopg.connect(db_url, connect_timeout=max(1, int(settings.database.connect_timeout_s)))
-    except psycopg.OperationalError as e:
-        print(f"error: cannot reach the database: {e}", file=sys.stderr)
+        start, end = parse_time(args.start, tz, now), parse_time(args.end, tz, now)
+    except PeriodError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    with conn:
-        if args.start is None:
-            return _list(conn, ZoneInfo(tz))
-        if not args.name:
-            print("error: --name: say what was imported (kept with the declaration)", file=sys.stderr)
-            return 2
-        try:
-            start, end = parse_time(args.start, tz, now), parse_time(args.end, tz, now)
-        except PeriodError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if end <= start:
-            print("error: --to must be after --from", file=sys.stderr)
-            return 2
-        if end > now + 1:
-            print("error: --to is in the future: only time that has passed can have been received", file=sys.stderr)
-            return 2
-        if not args.allow_empty and not has_data(conn, start, end):
-            print(f"error: nothing is stored from {_when(start, tz)} to {_when(end, tz)}: import the data first "
-                  "(publish it through the broker), or pass --allow-empty (a replay about to be published, a "
-                  "stretch that really was quiet)",
-                  file=sys.stderr)
-            return 2
-        declare_received(conn, args.name, [(start, end)])
+    if end <= start:
+        print("error: --to must be after --from", file=sys.stderr)
+        return 2
+    if end > now + 1:
+        print("error: --to is in the future: only time that has passed can have been received", file=sys.stderr)
+        return 2
+    if not args.allow_empty and not has_data(conn, start, end):
+        print(f"error: nothing is stored from {_when(start, tz)} to {_when(end, tz)}: import the data first "
+              "(publish it through the broker), or pass --allow-empty (a replay about to be published, a "
+              "stretch that really was quiet)", file=sys.stderr)
+        return 2
+    declare_received(conn, args.name, [(start, end)])
     print(f"received: {_when(start, tz)} to {_when(end, tz)} ({(end - start) / 3600:.2f} h, import {args.name!r}); "
           "results stored for that time will be recomputed")
     return 0

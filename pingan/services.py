@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import subprocess
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -231,3 +232,12 @@ def async_redis_client(url: str | None):
     import redis.asyncio as aioredis
 
     return aioredis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10)
+
+
+def operator_connection(connect_timeout_s: float, db_url: str) -> psycopg.Connection | None:
+    """A connection for a command an operator runs; None after saying why the database cannot be reached."""
+    try:
+        return psycopg.connect(db_url, connect_timeout=max(1, int(connect_timeout_s)))
+    except psycopg.OperationalError as e:
+        print(f"error: cannot reach the database: {e}", file=sys.stderr)
+        return None
