@@ -103,6 +103,9 @@ class AlertService:
         self._latest: dict[str, tuple[float, float]] = {}  # device → its latest record time, and when heard
         self._next_patrol = -math.inf  # event time of the next coverage and staffing judgement
         self._next_indicator = -math.inf  # … and of the next coverage indicator
+        self._indicator: threading.Thread | None = None  # the coverage indicator being judged
+        self._indicated: list[Condition] = []  # … and what it found, for the next sweep
+        self._indicated_lock = threading.Lock()
         self._seen: list[tuple[float, float]] = []  # what the ingest received (``_observe``)
         self._swept_at = -math.inf  # event time of the last sweep
         self._references_at: float | None = None  # the newest reference view loaded
@@ -426,14 +429,39 @@ class AlertService:
 
     def _indicators(self, now: float, closing: bool) -> list[Condition]:
         """Each street's and district's defence-system coverage over the rolling window, from the
-        store by the assessment itself; a replayed period is judged once, whole, at its end."""
+        store by the assessment itself, on a thread of its own (a day of a city is long to assess:
+        the loop that delivers alerts goes on meanwhile, and takes what it found at a later sweep);
+        a replayed period is judged once, whole, at its end, there and then."""
+        with self._indicated_lock:
+            ready, self._indicated = self._indicated, []
         at = now if closing else now - self.settings.lateness_s
         if self._rules is None or (self.fixed_period is not None and not closing) or at < self._next_indicator:
-            return []
+            return ready
+        if self.fixed_period is not None:
+            return ready + self._judge_indicator(self._connection(), self.fixed_period[0], min(at, self.fixed_period[1]))
+        if self._indicator is not None and self._indicator.is_alive():
+            return ready  # the last one is still at it: judged when it is done
         self._next_indicator = at + self.settings.indicator_every_s
-        start = self.fixed_period[0] if self.fixed_period else at - self.settings.indicator_window_s
-        end = min(at, self.fixed_period[1]) if self.fixed_period else at
-        conn = self._connection()
+        start, end = at - self.settings.indicator_window_s, at
+
+        def judge() -> None:
+            t0 = time.monotonic()
+            try:
+                with self.connect() as conn:
+                    found = self._judge_indicator(conn, start, end)
+            except (psycopg.Error, redis.RedisError) as e:
+                log.warning("coverage indicator not judged (judged again in %.0f s): %s",
+                            self.settings.indicator_every_s, e)
+                return
+            log.info("coverage indicator judged in %.1f s (%d areas)", time.monotonic() - t0, len(found))
+            with self._indicated_lock:
+                self._indicated += found
+
+        self._indicator = threading.Thread(target=judge, name="alerts-indicator", daemon=True)
+        self._indicator.start()
+        return ready
+
+    def _judge_indicator(self, conn: psycopg.Connection, start: float, end: float) -> list[Condition]:
         try:  # (a window reaching back before the first grid starts with it)
             start = max([start, *(f for _, f, _ in versions_between(conn, start, end)[:1])])
             assessor = Assessor(conn, self.std, store=False, clock=self.wall)

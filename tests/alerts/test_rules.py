@@ -107,6 +107,23 @@ def test_one_late_heartbeat_opens_nothing_but_silence_does_from_the_first_missed
     assert next(c.alert.since for c in run.changes) == T0 + 600
 
 
+def test_a_silence_across_a_stretch_nobody_received_counts_afresh_from_its_end():
+    # heartbeat 60 s, 3 missed = offline. Last heard at 100 s; nobody receiving 200 → 1400 s
+    st = cameras.CameraState("cam1", 60.0, 25.0)
+    cameras.on_health(st, hb("cam1", 100), CP)
+    missed = (T0 + 200, T0 + 1400)
+    assert cameras.offline_since(st, T0 + 1500, CP) == T0 + 160  # counted through the stretch: "offline"
+    assert cameras.offline_since(st, T0 + 1500, CP, missed) is None  # afresh from 1400 s: 100 s, within 180
+    assert cameras.offline_since(st, T0 + 1590, CP, missed) == T0 + 1460  # past 180 s since 1400: from 1460
+    # already past its limit when the stretch began (silent since 100 s, the stretch from 400 s): stays
+    assert cameras.offline_since(st, T0 + 1500, CP, (T0 + 400, T0 + 1400)) == T0 + 160
+    # a unit likewise (max gap 300 s)
+    u = units.UnitState("u1")
+    units.on_fix(u, PatrolFix("u1", T0 + 100, 32.05, 118.78), {}, units.UnitParams(300))
+    assert units.silent_since(u, T0 + 1500, units.UnitParams(300), missed) is None
+    assert units.silent_since(u, T0 + 1710, units.UnitParams(300), missed) == T0 + 1700
+
+
 def test_a_flapping_camera_raises_flapping_not_a_stream_of_offline_and_online():
     # offline for 60 s every other minute from 300 s to 900 s: changes at 300 (off), 360 (on), 420 (off),
     # 480 (on) … the fourth change within 600 s (at 480 s) makes it flapping.
