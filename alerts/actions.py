@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from assessment.standards import City
+from geofence.grid import Level
 from store import alerts as store
 from store.registry import load_version, versions_between
 
@@ -50,7 +51,7 @@ class Names:
     @classmethod
     def of(cls, city: City, units: frozenset[str] | set[str] = frozenset()) -> "Names":
         areas = frozenset(city.grid.cells)
-        districts = frozenset(c for c in areas if str(city.grid.cells[c].level) == "district")
+        districts = frozenset(c.id for c in city.grid.at_level(Level.DISTRICT))
         return cls(areas | {c.id for c in city.cameras} | {c.id for c in city.checkpoints} | set(units) | {"ingest"},
                    areas, districts)
 
