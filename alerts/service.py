@@ -124,15 +124,28 @@ class AlertService:
         except BaseException as e:  # reported by the caller after the other parts are stopped
             self.failure = e
             log.exception("the alert service stopped")
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # closing a broken connection may fail too
+                pass
+            self._conn = None
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 30) -> None:
+        """Stop, and wait (up to timeout) for the feed's thread and an indicator judgement under way."""
         self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in (self._thread, self._indicator):
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def run(self) -> None:
         self._retry(self._setup)
@@ -200,12 +213,7 @@ class AlertService:
                 if not quiet:
                     log.warning("alert service waiting for %s: %s", type(e).__module__.split(".")[0], e)
                 quiet = True
-                if self._conn is not None:
-                    try:
-                        self._conn.close()
-                    except Exception:  # closing a broken connection may fail too
-                        pass
-                    self._conn = None
+                self._close()
                 if self.stopping.wait(delay):
                     return None
                 delay = min(delay * 2, 5.0)

@@ -33,6 +33,7 @@ from assessment.standards import Standards
 from geofence.grid import Level
 from ingest.hotstate import camera_key, unit_key
 from ingest.mqtt import BrokerAddress, broker_answers
+from reports.make import Ask, ReportError, load_renderers, make
 from store import alerts as alert_store
 from store.records import CELL_VISITS
 
@@ -107,6 +108,7 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
 
 
 def make_app(config: ApiConfig) -> web.Application:
+    load_renderers()
     app = web.Application(middlewares=[_metered, errors, _authenticated], client_max_size=config.settings.max_body_bytes)
     app[CONFIG] = config
     app[REGISTRY] = {"at": 0.0, "reg": None}
@@ -667,8 +669,6 @@ CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "html": "text/ht
 
 
 async def report(request: web.Request) -> web.Response:
-    from reports.make import Ask, ReportError, make
-
     q = request.query
     area = q.get("area")
     principal = _principal(request)

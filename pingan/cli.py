@@ -292,17 +292,17 @@ def cmd_coverage(settings: Settings, args) -> int:
     from assessment.defence import CoverageError
     from geofence.grid import Level
 
-    from .coverage import assess, render_json, render_table, standards
+    from .coverage import assessed, render_json, render_table, standards
 
+    level = Level(args.level)
     try:
-        assessor, result = assess(_database(settings), args.start, args.end, standards(settings.coverage),
-                                  progress=True)
+        with assessed(_database(settings), args.start, args.end, standards(settings.coverage),
+                      progress=True) as (assessor, result):
+            print(render_json(assessor, result, level, args.by) if args.json
+                  else render_table(assessor, result, level, args.by, args.explain))
     except CoverageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    level = Level(args.level)
-    print(render_json(assessor, result, level, args.by) if args.json
-          else render_table(assessor, result, level, args.by, args.explain))
     return 0
 
 

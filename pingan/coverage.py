@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -29,9 +31,11 @@ def standards(c: CoverageSettings) -> Standards:
                      dict(c.camera_heartbeat_s), c.camera_missed_heartbeats)
 
 
-def assess(db_url: str, start_text: str, end_text: str, std: Standards, *, progress: bool = False,
-           now: float | None = None) -> tuple[Assessor, PeriodResult]:
-    """Open the store and assess the period; CoverageError with the reason when it cannot be."""
+@contextmanager
+def assessed(db_url: str, start_text: str, end_text: str, std: Standards, *, progress: bool = False,
+             now: float | None = None) -> Iterator[tuple[Assessor, PeriodResult]]:
+    """The period assessed from the store, with the connection its names and figures come from
+    open while the caller presents it (closed after); CoverageError with the reason when it cannot be."""
     now = time.time() if now is None else now
     try:
         start, end, note = parse_period(start_text, end_text, std.timezone, now)
@@ -41,16 +45,16 @@ def assess(db_url: str, start_text: str, end_text: str, std: Standards, *, progr
         conn = psycopg.connect(db_url)
     except psycopg.OperationalError as e:
         raise CoverageError(f"cannot reach the database: {e}") from None
-    try:
-        timescale = uses_timescale(conn)
-    except psycopg.errors.UndefinedTable:
-        conn.close()
-        raise CoverageError("the database has no Pingan schema: run `pingan migrate`") from None
-    assessor = Assessor(conn, std, timescale=timescale, progress=progress, clock=lambda: now)
-    result = assessor.period(start, end)
-    if note:
-        result.notes.append(note)
-    return assessor, result
+    with conn:
+        try:
+            timescale = uses_timescale(conn)
+        except psycopg.errors.UndefinedTable:
+            raise CoverageError("the database has no Pingan schema: run `pingan migrate`") from None
+        assessor = Assessor(conn, std, timescale=timescale, progress=progress, clock=lambda: now)
+        result = assessor.period(start, end)
+        if note:
+            result.notes.append(note)
+        yield assessor, result
 
 
 def _hhmm(seconds: float) -> str:

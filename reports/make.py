@@ -3,6 +3,7 @@ command line and the HTTP API both call."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import psycopg
@@ -66,6 +67,20 @@ def period_of(ask: Ask, tz: str, now: float) -> tuple[float, float, str, str | N
         return start, end, p.label, note
     start, end, note = parse_period(ask.start or "", ask.end, tz, now)
     return start, end, f"{rfc3339(start, tz)[:10]} – {rfc3339(end, tz)[:10]}", note
+
+
+def load_renderers() -> None:
+    """Import every report kind with what draws it (matplotlib, WeasyPrint, XlsxWriter) now, on
+    the caller's thread. A server calls it before it serves: the first report asked for does not
+    wait for them, and no import runs on a request's worker thread beside others (matplotlib's
+    import parses Python source, and CPython 3.11's parser keeps one recursion count for all
+    threads: two parsing at once can fail with SystemError). A missing system library for PDFs is not an error here: the PDF asked for says so."""
+    for module in ("xlsxwriter", "reports.assessment", "reports.patrol", "reports.ranking", "reports.uptime"):
+        importlib.import_module(module)
+    try:
+        importlib.import_module("weasyprint")
+    except OSError:
+        pass
 
 
 def make(conn: psycopg.Connection, std: Standards, ask: Ask, now: float, *, progress: bool = False,

@@ -55,8 +55,8 @@ def service(broker_url: str, db_url: str, client: redis.Redis, diagnose=None, **
     addr = BrokerAddress.parse(broker_url)
     notifiers = [StreamNotifier(client, ALERT_STREAM),
                  MqttNotifier(addr.host, addr.port, client_id=f"alerts-test-{os.getpid()}-{time.time()}")]
-    return AlertService(s, Standards(), lambda: psycopg.connect(db_url), client, Dispatcher(notifiers, 0),
-                        consumer="alerts-test", diagnose=diagnose)
+    return AlertService(s, Standards(), lambda: psycopg.connect(db_url, application_name="alerts-test"), client,
+                        Dispatcher(notifiers, 0), consumer="alerts-test", diagnose=diagnose)
 
 
 def heartbeats(publisher, at: float, skip=()):
@@ -96,6 +96,9 @@ def test_an_offline_camera_is_stored_published_and_survives_restart_and_redis_lo
     # a restart (another instance, same consumer name): the open alert is neither lost nor opened again
     svc.stop()
     svc.dispatcher.close()
+    # … which closed its database connections as it stopped (not left to the garbage collector)
+    wait_for(lambda: query(db_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'alerts-test' "
+                                   "AND datname = current_database()") == [(0,)], 5, what="connections closed")
     svc = service(broker.url, db_url, redis_client, clear_for_s={"camera_offline": 0}).start()
     assert svc.ready.wait(30)
     heartbeats(publisher, time.time() - 5, skip=("cam01",))
