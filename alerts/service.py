@@ -41,6 +41,7 @@ from assessment.standards import City, Standards
 from geofence.grid import Level
 from geofence.spans import complement
 from store import alerts as alert_store
+from store import close_quietly
 from store.queries import read_observed, read_records
 from store.records import CELL_VISITS, FEED_STREAM, FeedBatch
 from store.registry import load_version, versions_between
@@ -128,12 +129,8 @@ class AlertService:
             self._close()
 
     def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # closing a broken connection may fail too
-                pass
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None
 
     @property
     def running(self) -> bool:

@@ -26,6 +26,7 @@ import psycopg
 
 from geofence.grid import Grid
 from geofence.lookup import CellIndex
+from store import close_quietly
 from store import registry as registry_store
 from store.records import (
     CameraHealth,
@@ -107,11 +108,7 @@ class IngestWorker:
         return self._conn
 
     def _drop_connection(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # closing a broken connection may fail too
-                pass
+        close_quietly(self._conn)
         self._conn = None
         self._writer = None
 

@@ -54,8 +54,8 @@ class Mosquitto:
                         f"listener {self.port} 127.0.0.1\nallow_anonymous {str(self.anonymous).lower()}\n"
                         f"{self.extra}\n"
                         + ("user root\n" if os.geteuid() == 0 else ""))
-        self.log = open(self.workdir / "mosquitto.log", "ab")
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=self.log, stderr=self.log)
+        with open(self.workdir / "mosquitto.log", "ab") as log:  # (the broker holds its own copy)
+            self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
         wait_port(self.port)
         return self
 
@@ -64,5 +64,3 @@ class Mosquitto:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
         self.proc = None
-        if getattr(self, "log", None):
-            self.log.close()

@@ -74,6 +74,7 @@ def test_a_row_the_database_refuses_is_dead_lettered_and_the_rest_kept(db_url, b
         db_url, "SELECT reason, topic, detail, device_id FROM pingan.dead_letter WHERE reason = 'store_error'")
     assert (reason, topic, device) == ("store_error", "(store) PatrolFix", "u02") and "0x00" in detail
     assert any(d.reason is RejectReason.STORE_ERROR for d in batch.dead)  # counted like any reject
+    worker._drop_connection()
 
 
 def test_one_refused_row_in_2000_costs_a_few_transactions_not_2000(db_url, broker):
@@ -87,6 +88,7 @@ def test_one_refused_row_in_2000_costs_a_few_transactions_not_2000(db_url, broke
     real = worker._writer.write
     worker._writer.write = lambda b, *a: writes.append(len(b)) or real(b, *a)
     result = worker._retry_db(lambda: worker._write(batch))
+    worker._drop_connection()
     assert result.inserted["patrol_ping"] == 1999 and result.rejected == {"store_error": 1}
     # the whole batch, then halves down to the one row (2 × 11 levels), then its dead letter
     assert len(writes) <= 2 + 2 * 11, writes
