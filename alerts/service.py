@@ -443,7 +443,8 @@ class AlertService:
         if self._rules is None or (self.fixed_period is not None and not closing) or at < self._next_indicator:
             return ready
         if self.fixed_period is not None:
-            return ready + self._judge_indicator(self._connection(), self.fixed_period[0], min(at, self.fixed_period[1]))
+            return ready + (self._judge_indicator(self._connection(), self.fixed_period[0],
+                                                  min(at, self.fixed_period[1])) or [])
         if self._indicator is not None and self._indicator.is_alive():
             return ready  # the last one is still at it: judged when it is done
         self._next_indicator = at + self.settings.indicator_every_s
@@ -454,6 +455,8 @@ class AlertService:
             try:
                 with self.connect() as conn:
                     found = self._judge_indicator(conn, start, end)
+                if found is None:  # (said why)
+                    return
             except (psycopg.Error, redis.RedisError) as e:
                 log.warning("coverage indicator not judged (judged again in %.0f s): %s",
                             self.settings.indicator_every_s, e)
@@ -466,7 +469,8 @@ class AlertService:
         self._indicator.start()
         return ready
 
-    def _judge_indicator(self, conn: psycopg.Connection, start: float, end: float) -> list[Condition]:
+    def _judge_indicator(self, conn: psycopg.Connection, start: float, end: float) -> list[Condition] | None:
+        """The indicator's conditions over [start, end); None, after saying why, when it cannot be assessed."""
         try:  # (a window reaching back before the first grid starts with it)
             start = max([start, *(f for _, f, _ in versions_between(conn, start, end)[:1])])
             assessor = Assessor(conn, self.std, store=False, clock=self.wall)
@@ -474,7 +478,7 @@ class AlertService:
             areas = [a for level in (Level.STREET, Level.DISTRICT) for a in assessor.areas(result, level)]
         except CoverageError as e:
             log.info("coverage indicator not judged: %s", e)
-            return []
+            return None
         finally:
             conn.rollback()
         return indicator.judge(areas, TARGET, start, end, {a.area_id: self._rules.areas(a.area_id) for a in areas})
