@@ -74,7 +74,8 @@ def load_renderers() -> None:
     the caller's thread. A server calls it before it serves: the first report asked for does not
     wait for them, and no import runs on a request's worker thread beside others (matplotlib's
     import parses Python source, and CPython 3.11's parser keeps one recursion count for all
-    threads: two parsing at once can fail with SystemError). A missing system library for PDFs is not an error here: the PDF asked for says so."""
+    threads: two parsing at once can fail with SystemError). A missing system library for PDFs
+    is not an error here: the PDF asked for says so."""
     for module in ("xlsxwriter", "reports.assessment", "reports.patrol", "reports.ranking", "reports.uptime"):
         importlib.import_module(module)
     try:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import psycopg
 
 
 def close_quietly(conn: psycopg.Connection | None) -> None:
     """Close a connection that may already be broken (closing one may fail too)."""
     if conn is not None:
-        try:
+        with contextlib.suppress(Exception):
             conn.close()
-        except Exception:  # a broken connection's close: nothing left to do
-            pass
