@@ -17,13 +17,13 @@ from assessment.standards import City, Standards
 from geofence.staffing import shifts_of
 from store.records import CameraHealth, CameraSnapshot, Checkin, DeviceStatus, PatrolFix
 
-from .image import pick_reference, snapshot_light
+from .image import History, pick_reference, snapshot_light
 from .rules import NOTHING_MISSED, Condition, cameras, images, patrol, units
 from .settings import AlertSettings
 
 log = logging.getLogger(__name__)
 
-Diagnose = Callable[[bytes, bytes | None, bytes | None], Any]
+Diagnose = Callable[[bytes, bytes | None, bytes | None, dict | None], Any]  # snapshot, previous, reference, normal
 SaveReference = Callable[[str, str, bytes, float], None]  # camera, light, image, taken at
 
 
@@ -35,6 +35,7 @@ class RuleState:
     patrol: patrol.PatrolState = field(default_factory=patrol.PatrolState)
     previous_image: dict[str, bytes] = field(default_factory=dict)
     reference_image: dict[str, dict[str, bytes]] = field(default_factory=dict)  # camera → light → view
+    image_history: dict[str, History] = field(default_factory=dict)  # camera → its normal, from its healthy snapshots
 
 
 class Evaluation:
@@ -128,13 +129,16 @@ class Evaluation:
             return []
         prev = self.state.previous_image.get(s.camera_id)
         refs = self.state.reference_image.setdefault(s.camera_id, {})
+        history = self.state.image_history.setdefault(s.camera_id, History())
         try:
             light = snapshot_light(s.image)
-            d = self.diagnose(s.image, prev, pick_reference(refs, light, self._daylight(s.ts)))
+            d = self.diagnose(s.image, prev, pick_reference(refs, light, self._daylight(s.ts)), history.normal(light))
         except Exception:  # one bad image never stops the service
             log.exception("diagnosis failed on a snapshot of camera %s", s.camera_id)
             return []
         self.state.previous_image[s.camera_id] = s.image
+        if not d.faults:
+            history.add(light, d.scores)
         if light not in refs and not d.faults:  # the first healthy view in each light is its reference
             refs[light] = s.image
             if self.save_reference is not None:

@@ -21,6 +21,8 @@ class AlertType(StrEnum):
     IMAGE_NOISE = "image_noise"
     IMAGE_SIGNAL_LOSS = "image_signal_loss"
     IMAGE_SCENE_CHANGE = "image_scene_change"
+    IMAGE_STRIPE = "image_stripe"
+    IMAGE_PTZ_DRIFT = "image_ptz_drift"
     UNIT_SILENT = "unit_silent"
     UNIT_OUT_OF_AREA = "unit_out_of_area"
     TEAM_UNDER_STRENGTH = "team_under_strength"

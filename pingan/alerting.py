@@ -70,9 +70,11 @@ def add_parser(sub) -> None:
 def add_diagnose_parser(sub) -> None:
     p = sub.add_parser("diagnose", help="image diagnostics of a camera snapshot (blur, dark, frozen …)",
                        description="Measure a JPEG snapshot as the alert service does and name its faults: blur, "
-                                   "dark, overexposed, occluded, colour cast, noise, signal loss; frozen against "
-                                   "--previous; scene change against --reference. Exit 0 healthy, 1 faulty, 2 "
-                                   "unreadable.")
+                                   "dark, overexposed, occluded, colour cast, noise, signal loss, stripes; frozen "
+                                   "against --previous (the same frame sent again); scene change and PTZ drift "
+                                   "against --reference (the camera's view in the same light, which also sharpens "
+                                   "the rest). Thresholds from alerts/vqd_thresholds.json (bench/calibrate_vqd.py). "
+                                   "Exit 0 healthy, 1 faulty, 2 unreadable.")
     p.add_argument("image", help="the snapshot (JPEG)")
     p.add_argument("--previous", metavar="P", help="the camera's previous snapshot")
     p.add_argument("--reference", metavar="R", help="the camera's reference view")

@@ -129,21 +129,39 @@ def _tour(points, cos: float) -> list[tuple[float, float]]:
 
 # -- cameras -----------------------------------------------------------------------------------
 IMAGE_FAULTS = ("blur", "dark", "overexposed", "frozen", "occluded", "colour_cast", "noise", "signal_loss",
-                "scene_change")
+                "scene_change", "stripe", "ptz_drift")
 W, H = 320, 240
+MARGIN = 64  # the scene is drawn this much wider on each side, for a camera that pans
 
 
-def render_scene(camera_id: str, ts: float, tz_offset_h: float = 8.0, variant: int = 0) -> np.ndarray:
+def render_scene(camera_id: str, ts: float, tz_offset_h: float = 8.0, variant: int = 0, pan: int = 0) -> np.ndarray:
     """A street scene of the camera's own (buildings, windows, a road with lane marks, texture),
-    lit by the time of day."""
-    rng = np.random.default_rng(_seed("scene", camera_id, variant))
-    img = np.zeros((H, W, 3), np.uint8)
+    lit by the time of day; `pan` pixels to the right of its preset (at most MARGIN either way)."""
+    street, texture = _street(np.random.default_rng(_seed("scene", camera_id, variant)))
+    # what changes from one moment to the next: traffic on the road, and the sensor's own noise
+    moment = np.random.default_rng(_seed("moment", camera_id, int(ts)))
+    for _ in range(int(moment.integers(1, 4))):
+        y = int(moment.integers(H // 2 + 20, H - 20))
+        x = MARGIN + int(moment.integers(40, W - 80))
+        colour = tuple(int(v) for v in moment.integers(30, 230, 3))
+        cv2.rectangle(street, (x, y), (x + 30 + y // 8, y + 10 + y // 20), colour, -1)
+    hour = (datetime.fromtimestamp(ts, timezone.utc).hour + tz_offset_h) % 24
+    light = 0.35 + 0.65 * max(0.0, math.sin(math.pi * (hour - 6) / 12)) if 6 <= hour <= 18 else 0.3
+    view = slice(MARGIN + pan, MARGIN + pan + W)
+    img = street[:, view] * light + texture[:, view] + moment.normal(0, 2.0, (H, W, 1))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _street(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(the street, drawn MARGIN wider than the view on each side; its texture)."""
+    wide = W + 2 * MARGIN
+    img = np.zeros((H, wide, 3), np.uint8)
     sky_top, sky_bottom = rng.integers(120, 200, 3), rng.integers(180, 255, 3)
     for row in range(H // 2):
         img[row] = sky_top + (sky_bottom - sky_top) * row / (H // 2)
     img[H // 2:] = rng.integers(60, 110, 3)
     x = 0
-    while x < W:
+    while x < wide:
         bw, bh = int(rng.integers(30, 80)), int(rng.integers(40, 110))
         colour = tuple(int(v) for v in rng.integers(50, 200, 3))
         cv2.rectangle(img, (x, H // 2 - bh), (x + bw, H // 2 + 10), colour, -1)
@@ -151,60 +169,81 @@ def render_scene(camera_id: str, ts: float, tz_offset_h: float = 8.0, variant: i
             for wx in range(x + 4, x + bw - 6, 10):
                 cv2.rectangle(img, (wx, wy), (wx + 4, wy + 6), (220, 220, 160), -1)
         x += bw + int(rng.integers(2, 10))
-    cv2.fillConvexPoly(img, np.array([[W // 2 - 20, H // 2 + 10], [W // 2 + 20, H // 2 + 10], [W - 10, H], [10, H]]),
-                       (70, 70, 70))
+    mid = wide // 2
+    cv2.fillConvexPoly(img, np.array([[mid - 20, H // 2 + 10], [mid + 20, H // 2 + 10], [mid + W // 2 - 10, H],
+                                      [mid - W // 2 + 10, H]]), (70, 70, 70))
     for k in range(6):
         y0 = H // 2 + 20 + k * 18
-        cv2.line(img, (W // 2, y0), (W // 2, y0 + 8), (240, 240, 240), 2)
-    texture = rng.normal(0, 6, (H, W, 1))
-    # what changes from one moment to the next: traffic on the road, and the sensor's own noise
-    moment = np.random.default_rng(_seed("moment", camera_id, int(ts)))
-    for _ in range(int(moment.integers(1, 4))):
-        y = int(moment.integers(H // 2 + 20, H - 20))
-        x = int(moment.integers(40, W - 80))
-        colour = tuple(int(v) for v in moment.integers(30, 230, 3))
-        cv2.rectangle(img, (x, y), (x + 30 + y // 8, y + 10 + y // 20), colour, -1)
-    hour = (datetime.fromtimestamp(ts, timezone.utc).hour + tz_offset_h) % 24
-    light = 0.35 + 0.65 * max(0.0, math.sin(math.pi * (hour - 6) / 12)) if 6 <= hour <= 18 else 0.3
-    return np.clip(img * light + texture + moment.normal(0, 2.0, (H, W, 1)), 0, 255).astype(np.uint8)
+        cv2.line(img, (mid, y0), (mid, y0 + 8), (240, 240, 240), 2)
+    return img, rng.normal(0, 6, (H, wide, 1))
 
 
-def apply_image_fault(img: np.ndarray, fault: str | None, camera_id: str, ts: float) -> np.ndarray:
+def apply_image_fault(img: np.ndarray, fault: str | None, camera_id: str, ts: float,
+                      severity: float = 1.0) -> np.ndarray:
+    """The picture with the fault, at a severity from mild (0.5) to strong (1, the default)."""
+    s = severity
     if fault is None or fault == "frozen":
         return img
     rng = np.random.default_rng(_seed("fault", camera_id, int(ts)))
     if fault == "blur":
-        return cv2.GaussianBlur(img, (21, 21), 8)
+        return cv2.GaussianBlur(img, (0, 0), 8 * s)
     if fault == "dark":
-        return (img * 0.08).astype(np.uint8)
+        return (img * 0.08 / s).astype(np.uint8)
     if fault == "overexposed":
-        return np.clip(img.astype(np.int32) * 3 + 120, 0, 255).astype(np.uint8)
-    if fault == "occluded":  # the upper three quarters covered, whatever the picture's size
+        return np.clip(img * (1 + 2 * s) + 120 * s, 0, 255).astype(np.uint8)
+    if fault == "occluded":  # the upper half to three quarters covered, whatever the picture's size
         out = img.copy()
-        cv2.rectangle(out, (0, 0), (img.shape[1], int(img.shape[0] * 0.75)), (15, 15, 15), -1)
+        cv2.rectangle(out, (0, 0), (img.shape[1], int(img.shape[0] * (0.5 + 0.25 * s))), (15, 15, 15), -1)
         return out
     if fault == "colour_cast":
         out = img.astype(np.int32)
-        out[:, :, 1] = np.clip(out[:, :, 1] + 90, 0, 255)  # green
+        out[:, :, 1] = np.clip(out[:, :, 1] + 90 * s, 0, 255)  # green
         return out.astype(np.uint8)
     if fault == "noise":
-        return np.clip(img + rng.normal(0, 60, img.shape), 0, 255).astype(np.uint8)
-    if fault == "signal_loss":
+        return np.clip(img + rng.normal(0, 60 * s, img.shape), 0, 255).astype(np.uint8)
+    if fault == "signal_loss":  # the recorder's blue or black screen, or colour bars, with its message
         out = np.zeros_like(img)
-        out[:, :] = (255, 0, 0) if int(ts) % 2 else (0, 0, 0)  # blue screen (BGR) or black
+        h, w = img.shape[:2]
+        kind = int(ts) % 3
+        if kind == 0:
+            out[:, :] = (255, 0, 0)
+        elif kind == 2:
+            for k, colour in enumerate([(255, 255, 255), (0, 255, 255), (255, 255, 0), (0, 255, 0), (255, 0, 255),
+                                        (0, 0, 255), (255, 0, 0), (0, 0, 0)]):
+                out[:, k * w // 8:(k + 1) * w // 8] = colour
+        cv2.putText(out, "NO VIDEO", (w // 3, h // 2), cv2.FONT_HERSHEY_PLAIN, h / 240, (255, 255, 255), 1)
         return out
     if fault == "scene_change":
         return render_scene(camera_id, ts, variant=1)
+    if fault == "stripe":  # interference: bright and dark bars across the picture, rolling from one moment to the next
+        period = img.shape[0] / rng.uniform(6, 14)
+        rows = np.arange(img.shape[0])[:, None, None]
+        return np.clip(img + 28 * s * np.sin(2 * np.pi * rows / period + rng.uniform(0, 6.3)), 0, 255).astype(np.uint8)
+    if fault == "ptz_drift":  # the view turned a tenth to a fifth of its width away from its preset
+        pan = round(MARGIN * s)
+        return render_scene(camera_id, ts, pan=pan if rng.random() < 0.5 else -pan)
     raise ValueError(f"unknown image fault {fault!r}")
 
 
-def snapshot(camera: Camera, ts: float, fault: str | None = None, frozen_at: float | None = None) -> bytes:
+def snapshot(camera: Camera, ts: float, fault: str | None = None, frozen_at: float | None = None,
+             severity: float = 1.0) -> bytes:
     """A JPEG of the camera's scene at ts (at frozen_at for a frozen camera), with a fault applied."""
     at = frozen_at if fault == "frozen" and frozen_at is not None else ts
-    img = apply_image_fault(render_scene(camera.id, at), fault, camera.id, ts)
+    img = stamp(apply_image_fault(render_scene(camera.id, at), fault, camera.id, ts, severity), ts, camera.id)
     ok, jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
     assert ok
     return with_exif_time(jpeg.tobytes(), ts)
+
+
+def stamp(img: np.ndarray, ts: float, camera_id: str, offset_h: int = 8) -> np.ndarray:
+    """The camera's OSD written on the picture, as cameras do: its clock and its name."""
+    local = datetime.fromtimestamp(ts, timezone(timedelta(hours=offset_h)))
+    out = img.copy()
+    h = img.shape[0]
+    cv2.putText(out, local.strftime("%Y-%m-%d %H:%M:%S"), (6, 14 * h // 240), cv2.FONT_HERSHEY_PLAIN, 0.8 * h / 240,
+                (255, 255, 255), 1)
+    cv2.putText(out, camera_id, (6, h - 8 * h // 240), cv2.FONT_HERSHEY_PLAIN, 0.8 * h / 240, (255, 255, 255), 1)
+    return out
 
 
 def with_exif_time(jpeg: bytes, ts: float, offset_h: int = 8) -> bytes:

@@ -408,7 +408,7 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
             out.append({"type": "unit_out_of_area", "subject": uid, "from": a, "to": b + late,
                         **({} if sure else {"optional": True})})
     blinding = {"camera_offline", "camera_flapping", "image_signal_loss", "image_occluded", "image_frozen",
-                "image_dark", "image_overexposed", "image_scene_change"}
+                "image_dark", "image_overexposed", "image_scene_change", "image_ptz_drift"}
     blinded = {tg for f, tg, _, _ in faults if f.kind in blinding}
     for cell_id in sorted(key_cells):
         cams = [k for k, c in coverage["cameras"].items() if cell_id in c["cells"] and c["category"] in std.key_categories]

@@ -1,5 +1,5 @@
 """Blind spots: a key cell in a coverage gap while every key-location camera in it is down or
-blind (offline, flapping, no signal, covered, frozen, dark, blown out, or turned away) — no
+blind (offline, flapping, no signal, covered, frozen, dark, blown out, turned or drifted away) — no
 patrol and no eyes at once. It outranks both (critical), and holds while both do."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from . import Condition
 
 T = AlertType
 BLINDING = frozenset({T.CAMERA_OFFLINE, T.CAMERA_FLAPPING, T.IMAGE_SIGNAL_LOSS, T.IMAGE_OCCLUDED, T.IMAGE_FROZEN,
-                      T.IMAGE_DARK, T.IMAGE_OVEREXPOSED, T.IMAGE_SCENE_CHANGE})
+                      T.IMAGE_DARK, T.IMAGE_OVEREXPOSED, T.IMAGE_SCENE_CHANGE, T.IMAGE_PTZ_DRIFT})
 
 
 def blind_spots(open_alerts: Iterable[tuple[AlertType, str]], key_cameras: Mapping[str, Sequence[str]], now: float,
