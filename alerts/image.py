@@ -92,8 +92,11 @@ class Thresholds:
 
     @classmethod
     def load(cls, path: Path = THRESHOLDS_FILE) -> Thresholds:
+        """The calibrated thresholds (a missing file is an installation fault, not a reason to
+        diagnose with placeholders)."""
         if not path.exists():
-            return cls()
+            raise FileNotFoundError(f"{path}: the calibrated image thresholds are missing "
+                                    "(written by bench/calibrate_vqd.py, shipped with the package)")
         values = json.loads(path.read_text())["thresholds"]
         known = {f.name for f in fields(cls)}
         return cls(**{k: float(v) for k, v in values.items() if k in known})

@@ -206,7 +206,7 @@ def test_a_camera_is_judged_against_its_own_normal():
     assert diagnose(jpeg(scene()), jpeg(scene()), normal={"still": 1.0}).faults == frozenset()
 
 
-def test_thresholds_come_from_the_calibration():
+def test_thresholds_come_from_the_calibration(tmp_path):
     """Every threshold the diagnosis uses is in the committed calibration output, which names the
     set it was set on (not the evaluation sets)."""
     from dataclasses import fields
@@ -217,3 +217,5 @@ def test_thresholds_come_from_the_calibration():
     assert {f.name for f in fields(Thresholds)} == set(written["thresholds"])
     assert "seed 3" in written["set"] and "seed 11" not in written["set"]
     assert Thresholds.load() != Thresholds()  # (the placeholders are not what runs)
+    with pytest.raises(FileNotFoundError, match="calibrated image thresholds are missing"):
+        Thresholds.load(tmp_path / "vqd_thresholds.json")  # (never the placeholders instead)
