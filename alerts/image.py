@@ -114,15 +114,17 @@ class Diagnosis:
 
 
 # -- measuring -----------------------------------------------------------------------------------
+@lru_cache(maxsize=8)  # a snapshot is decoded once: for its light, its diagnosis, and as the next one's previous
 def _decode(data: bytes) -> np.ndarray:
-    """The image as decoded for measuring: a large JPEG at half size straight from its DCT (a
-    third of the work), a small one in full."""
+    """The image as decoded for measuring (read-only: it is shared): a large JPEG at half size
+    straight from its DCT (a third of the work), a small one in full."""
     buf = np.frombuffer(data, np.uint8)
     img = cv2.imdecode(buf, cv2.IMREAD_REDUCED_COLOR_2)
     if img is not None and (img.shape[1] < W or img.shape[0] < H):
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError("not a decodable image")
+    img.flags.writeable = False
     return img
 
 
@@ -338,8 +340,7 @@ def _against(img: np.ndarray, s: dict[str, float], ref: _Reference) -> None:
     s["lit_ratio"] = (s["lit"] + 1) / (r["lit"] + 1)
     # white balance: how far the ratio of the colour channels moved (a change of light moves none)
     s["balance_shift"] = float(np.hypot(s["b_g"] - r["b_g"], s["r_g"] - r["r_g"]))
-    s["ref_p1"], s["ref_mean"], s["ref_blur"] = r["p1"], r["mean"], r["blur"]
-    s["ref_cast"] = r["colour_cast"]
+    s["ref_blur"] = r["blur"]
     s["similarity"] = float((_edges(grey) * ref.edges).mean())
     s["layout"] = float((_layout(grey) * ref.layout).mean())
     # what changed from the reference, its light matched: bars added to the picture are all of it
@@ -377,7 +378,7 @@ def measure(current: bytes, previous: bytes | None = None, reference: bytes | No
         ref = _reference(reference)
         # a night picture is judged against a night or infrared reference only (against a day view it is all dark)
         s["comparable"] = ref.mode in ("night", "grey") or s["light"] != "night"
-        s["ref_p1"], s["ref_mean"] = ref.scores["p1"], ref.scores["mean"]
+        s["ref_p1"] = ref.scores["p1"]
         if s["comparable"]:
             _against(img, s, ref)
     return s

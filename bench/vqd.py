@@ -24,8 +24,8 @@ functions). Here the calibrated diagnosis is judged on sets built otherwise:
 - the same real photographs **with no reference and no history yet** (a camera's first
   snapshots in a light), judged on their own: printed, not in the score.
 
-Per set and class: precision, recall and F1; ms per diagnosis of a 704×576 JPEG (with its
-previous and reference snapshots, as the service calls it). Last line: ``vqd_min_f1=<the lowest
+Per set and class: precision, recall and F1; ms per 704×576 snapshot as the service handles
+it (its light, then its diagnosis with its previous snapshot, reference and normal). Last line: ``vqd_min_f1=<the lowest
 F1 of any class in the scored sets>`` (target ≥ 0.95; diagnosis ≤ 20 ms median).
 """
 
@@ -331,13 +331,18 @@ def _camera(name, photo, other_photo, light, refs, k, with_references) -> Iterat
 
 
 def speed() -> tuple[float, float]:
-    """ms per diagnosis of a 704×576 JPEG with previous and reference (median, p95), as the service calls it."""
+    """ms per snapshot of 704×576 as the service handles it (its light, then its diagnosis with the
+    previous snapshot, the reference and the camera's normal): each snapshot new (a decode of its
+    own), the previous one the snapshot before (median, p95)."""
     photo = framed(photographs(["motorcycle_left.png"])[0][1])
-    cur, prev, ref = jpeg(sensor(photo, 1)), jpeg(sensor(photo, 2)), jpeg(sensor(photo, 3))
+    frames = [jpeg(sensor(photo, k)) for k in range(40)]  # (more than the decoder's cache holds)
+    ref = jpeg(sensor(photo, 99))
     normal = {"still": 0.2, "noise": 1.0, "blur": 0.2}
     runs = []
-    for _ in range(200):
+    for k in range(200):
+        cur, prev = frames[k % len(frames)], frames[(k - 1) % len(frames)]
         t = time.perf_counter()
+        snapshot_light(cur)
         diagnose(cur, prev, ref, normal)
         runs.append(time.perf_counter() - t)
     return 1000 * float(np.median(runs)), 1000 * float(np.percentile(runs, 95))
@@ -360,8 +365,8 @@ def main() -> None:
             if scored:
                 f1s[(name, f)] = f1
     median, p95 = speed()
-    print(f"diagnosis of a 704×576 JPEG with previous and reference: median {median:.1f} ms, p95 {p95:.1f} ms "
-          f"(target ≤ 20 ms)")
+    print(f"a 704×576 snapshot as the service handles it (light, then diagnosis with previous, reference and "
+          f"normal): median {median:.1f} ms, p95 {p95:.1f} ms (target ≤ 20 ms)")
     worst = min(f1s, key=f1s.get)
     print(f"lowest: {worst[1]} on {worst[0]}")
     print(f"vqd_min_f1={f1s[worst]:.3f}")
