@@ -13,7 +13,8 @@ each an ``image_*`` alert type:
 - ``blur``: the fine detail gone (the Crété-Roffet blur effect, against the camera's own);
 - ``noise``: strong pixel noise (beyond the camera's own normal in that light);
 - ``colour_cast``: the colour moved far from neutral, or from the reference's;
-- ``stripe``: interference — bars across the whole width, in step from edge to edge;
+- ``stripe``: interference — bars added across the whole width since the reference view, in
+  step (or slanted alike) from edge to edge (a street's rows of windows are not added);
 - ``frozen``: the same frame again: outside a small overlay (a ticking clock), every block of the
   picture is what it was to a grey level or two, as no live sensor's noise allows (a static scene
   still changes by its noise; a camera whose healthy pairs look that still cannot be judged frozen);
@@ -69,10 +70,10 @@ class Thresholds:
     noise_sigma: float = 9.0
     noise_ratio: float = 1.8  # … and this many times the camera's normal noise in that light
     colour_cast: float = 28.0  # chroma of the mean colour in CIELAB (0 = neutral)
-    stripe_coherence: float = 0.8  # stripes: the row profile's strongest frequency this much alike in every strip …
-    stripe_amplitude: float = 8.0  # … and at least this many grey levels
-    stripe_change_coherence: float = 0.8  # the same, against a reference: in what changed from it
-    stripe_change_amplitude: float = 6.0
+    # stripes, against a reference only (a street's rows of windows are bars too, until compared):
+    stripe_change_coherence: float = 0.8  # what changed from the reference: its strongest row frequency this
+    # much alike in every strip …
+    stripe_change_amplitude: float = 6.0  # … and at least this many grey levels
     frozen_still: float = 0.97  # share of blocks unchanged since the previous snapshot …
     frozen_margin: float = 0.02  # … and above the camera's normal by this much
     scene_similarity: float = 0.5  # correlation of edge maps with the reference view
@@ -237,14 +238,13 @@ def _scores(img: np.ndarray, native: np.ndarray) -> dict[str, float]:
     pixels = img[::2, ::2].reshape(-1, 3).astype(np.float32)
     usable = (pixels.max(axis=1) < 240) & (pixels.min(axis=1) > 12)  # (a clipped pixel's colour is not its light's)
     logs = np.log(pixels[usable] if usable.sum() > 100 else pixels + 1.0)
-    stripe, amplitude = stripes(grey)
     blank_share, blank_level, blank_near = blank(_grey(native))
     return {
         "mean": float(g.mean()), "std": float(g.std()), "p99": float(p99), "p1": float(p1), "spread": float(p99 - p1),
         "lit": lit, "b_g": float(np.median(logs[:, 0] - logs[:, 1])), "r_g": float(np.median(logs[:, 2] - logs[:, 1])),
         "bright_share": float((g >= 245).mean()), "blur": blur_effect(_view(grey)), "noise": noise_sigma(native),
         "colour_cast": float(np.hypot(a, b)), "a": a, "b": b,
-        "stripe": stripe, "stripe_amplitude": amplitude, "blank_share": blank_share, "blank_level": blank_level,
+        "blank_share": blank_share, "blank_level": blank_level,
         "blank_near": blank_near,
         "flat_share": float(flat.mean()),
         "flat_mean": float(means[flat].mean()) if flat.any() else 0.0,
@@ -419,8 +419,6 @@ def _on_its_own(s: dict, th: Thresholds, normal: dict[str, float]) -> str | None
         return "image_dark"
     if s["flat_share"] > th.occluded_share and s["rest_std"] > th.occluded_rest_std and s["flat_mean"] < s["rest_mean"]:
         return "image_occluded"
-    if s["stripe"] > th.stripe_coherence and s["stripe_amplitude"] > th.stripe_amplitude:
-        return "image_stripe"
     if "blur" in normal and s["blur"] - normal["blur"] > th.blur_rise or "blur" not in normal and s["blur"] > th.blur_effect:
         return "image_blur"
     if s["colour_cast"] > th.colour_cast:

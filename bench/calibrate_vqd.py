@@ -36,7 +36,7 @@ from simulators.fleet import IMAGE_FAULTS, apply_image_fault, stamp  # noqa: E40
 
 PHOTOS = ["grace_hopper.jpg", "ihc.png", "page.png", "cell.png", "text.png", "color.png"]
 SEVERITIES = (0.5, 0.75, 1.0)  # of the simulators' faults
-SHARES = {"blank_share", "stripe_coherence", "stripe_change_coherence", "overexposed_share", "occluded_share", "frozen_still", "covered_share", "kept_share",
+SHARES = {"blank_share", "stripe_change_coherence", "overexposed_share", "occluded_share", "frozen_still", "covered_share", "kept_share",
           "kept_light", "dark_ratio", "partly_kept", "mostly_kept"}  # (at most 1)
 
 
