@@ -8,6 +8,8 @@ from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from geofence.schedule import ScheduleError, clock_delta
+
 from .types import DEFAULT_SEVERITY, AlertType, Severity
 
 
@@ -87,6 +89,18 @@ class AlertSettings(_Section):
         bad = sorted(set(v) - known)
         if bad:
             raise ValueError(f"unknown {info.field_name} {bad} (known: {', '.join(sorted(known))})")
+        return v
+
+    @field_validator("team_shifts")
+    @classmethod
+    def _quarters(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for text in v:
+            try:
+                delta = clock_delta(text)
+            except ScheduleError as e:
+                raise ValueError(str(e)) from None
+            if delta.total_seconds() % 900:
+                raise ValueError(f"shift boundary {text!r} is not on a quarter hour (team strength is kept per quarter hour)")
         return v
 
     # -- what applies to one subject ------------------------------------------------------------

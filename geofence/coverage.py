@@ -140,34 +140,47 @@ def _steps(lon0, lat0, lon1, lat1, t0, t1, step_m: float, cap: int):
     return lon, lat, t0[seg] + dt * f0, t0[seg] + dt * f1, seg
 
 
-def _stays_of(track: Track, index: CellIndex, std: PatrolStandard, out: _Stays) -> None:
-    if len(track.ts) < 2:
-        return
-    t0, t1 = track.ts[:-1], track.ts[1:]
-    lon0, lat0, lon1, lat1 = track.lon[:-1], track.lat[:-1], track.lon[1:], track.lat[1:]
+def segment_runs(t0: np.ndarray, t1: np.ndarray, lon0: np.ndarray, lat0: np.ndarray, lon1: np.ndarray,
+                 lat1: np.ndarray, group: np.ndarray, index: CellIndex, std: PatrolStandard):
+    """Rules 1 and 2 on track segments (consecutive fixes, each segment's track in `group`, in
+    time order within a group): the unbroken stays (group, cell index or -1 outside the grid,
+    start, end) of any length, in order, and the unknown stretches (group, cell index, start, end)
+    of segments longer than ``max_gap_s``."""
+    none = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    runs = unknown = none
     known = (t1 - t0) <= std.max_gap_s
     if known.any():
         k = np.nonzero(known)[0]
-        lon, lat, s, e, _ = _steps(lon0[k], lat0[k], lon1[k], lat1[k], t0[k], t1[k], std.step_m, 10_000)
-        cell = index.lookup_indices(lon, lat)
-        # consecutive steps in the same cell with no break in time are one stay
+        lon, lat, s, e, seg = _steps(lon0[k], lat0[k], lon1[k], lat1[k], t0[k], t1[k], std.step_m, 10_000)
+        cell, grp = index.lookup_indices(lon, lat), group[k][seg]
+        # consecutive steps of one track in the same cell with no break in time are one stay
         brk = np.ones(len(cell), dtype=bool)
-        brk[1:] = (cell[1:] != cell[:-1]) | (s[1:] != e[:-1])
+        brk[1:] = (cell[1:] != cell[:-1]) | (s[1:] != e[:-1]) | (grp[1:] != grp[:-1])
         first = np.nonzero(brk)[0]
         last = np.append(first[1:] - 1, len(cell) - 1)
-        c, st, en = cell[first], s[first], e[last]
-        ok = (c >= 0) & (en - st >= std.min_dwell_s.get(track.kind, 0.0))
-        out.cell.append(c[ok])
-        out.start.append(st[ok])
-        out.end.append(en[ok])
+        runs = grp[first], cell[first], s[first], e[last]
     if not known.all():
         u = np.nonzero(~known)[0]
         lon, lat, _, _, seg = _steps(lon0[u], lat0[u], lon1[u], lat1[u], t0[u], t1[u], std.step_m, 400)
         cell = index.lookup_indices(lon, lat)
         ok = cell >= 0  # every cell along the stretch is unknown for the whole stretch
-        out.unknown_cell.append(cell[ok])
-        out.unknown_start.append(t0[u][seg][ok])
-        out.unknown_end.append(t1[u][seg][ok])
+        unknown = group[u][seg][ok], cell[ok], t0[u][seg][ok], t1[u][seg][ok]
+    return runs, unknown
+
+
+def _stays_of(track: Track, index: CellIndex, std: PatrolStandard, out: _Stays) -> None:
+    if len(track.ts) < 2:
+        return
+    (_, c, st, en), (_, uc, us, ue) = segment_runs(
+        track.ts[:-1], track.ts[1:], track.lon[:-1], track.lat[:-1], track.lon[1:], track.lat[1:],
+        np.zeros(len(track.ts) - 1, np.int64), index, std)
+    ok = (c >= 0) & (en - st >= std.min_dwell_s.get(track.kind, 0.0))
+    out.cell.append(c[ok])
+    out.start.append(st[ok])
+    out.end.append(en[ok])
+    out.unknown_cell.append(uc)
+    out.unknown_start.append(us)
+    out.unknown_end.append(ue)
 
 
 class ActiveClock:
@@ -276,17 +289,17 @@ def patrol_coverage(grid: Grid, index: CellIndex, tracks: Iterable[Track], start
             status, why = CellStatus.COVERED, None
         else:
             too_long = (gaps > revisit) | (len(vs) == 0)
-            status, why = _failing(gaps_from[too_long], gaps_to[too_long], revisit, silent, g)
+            status, why = failing(gaps_from[too_long], gaps_to[too_long], revisit, silent, g)
         trailing = CellStatus.COVERED
         if gaps[-1] > revisit:
-            trailing = _failing(gaps_from[-1:], gaps_to[-1:], revisit, silent, g)[0]
+            trailing = failing(gaps_from[-1:], gaps_to[-1:], revisit, silent, g)[0]
         result[leaf.id] = CellCoverage(leaf.id, int(len(vs)), longest, revisit, status,
                                        float(wall_from[k]), float(wall_to[k]), why,
                                        float(e[lo:hi].max()) if len(ve) else None, trailing)
     return result
 
 
-def _failing(gap_from: np.ndarray, gap_to: np.ndarray, revisit: float, silent: np.ndarray,
+def failing(gap_from: np.ndarray, gap_to: np.ndarray, revisit: float, silent: np.ndarray,
              unobserved: np.ndarray) -> tuple[CellStatus, str | None]:
     """Not covered when a too-long gap still exceeds the revisit interval with the unknown
     stretches taken out of it; otherwise unknown, saying which kind of stretch made it so."""

@@ -162,10 +162,15 @@ def team_strength(teams: Mapping[str, str], crews: Iterable[CrewFix], shifts: Se
             members = seen.setdefault((team, k), set())
             for i in idx:
                 members.update(crew.officers[i])
-    known = [sum(max(0.0, min(b, y) - max(a, x)) for x, y in unobserved) <= (1 - KNOWN_SHARE) * (b - a)
-             for a, b in shifts]
+    known = [shift_known(a, b, unobserved) for a, b in shifts]
     return [TeamStrength(team, a, b, len(seen.get((team, k), ())), minimum, known[k])
             for team in sorted(set(teams.values())) for k, (a, b) in enumerate(shifts)]
+
+
+def shift_known(a: float, b: float, unobserved: Sequence[tuple[float, float]]) -> bool:
+    """Whether the ingest received at least KNOWN_SHARE of the shift [a, b) (unobserved: the
+    stretches nobody received, merged or at least not overlapping)."""
+    return sum(max(0.0, min(b, y) - max(a, x)) for x, y in unobserved) <= (1 - KNOWN_SHARE) * (b - a)
 
 
 def shifts_of(day: date, starts: Sequence[str], tz: str = "Asia/Shanghai") -> list[tuple[float, float]]:
