@@ -38,6 +38,7 @@ import redis
 from assessment.defence import TARGET, Assessor, CoverageError
 from assessment.periods import city_days
 from assessment.standards import City, Standards
+from assessment.uptime import SETTLE_S
 from geofence.grid import Level
 from geofence.spans import complement
 from store import alerts as alert_store
@@ -103,7 +104,8 @@ class AlertService:
         self._said_visits: dict[str, float] = {}  # cell → the visit last published to Redis
         self._latest: dict[str, tuple[float, float]] = {}  # device → its latest record time, and when heard
         self._next_patrol = -math.inf  # event time of the next coverage and staffing judgement
-        self._next_indicator = -math.inf  # … and of the next coverage indicator
+        self._indicated_through = -math.inf  # the coverage indicator has been judged over the days up to this
+        self._next_look = (-math.inf, -math.inf)  # the day looked for, and (monotonic) when to look for it again
         self._indicator: threading.Thread | None = None  # the coverage indicator being judged
         self._indicated: list[Condition] = []  # … and what it found, for the next sweep
         self._indicated_lock = threading.Lock()
@@ -433,51 +435,68 @@ class AlertService:
             log.warning("cell visits not published: %s", e)
 
     def _indicators(self, now: float, closing: bool) -> list[Condition]:
-        """Each street's and district's defence-system coverage over the rolling window, from the
-        store by the assessment itself, on a thread of its own (a day of a city is long to assess:
-        the loop that delivers alerts goes on meanwhile, and takes what it found at a later sweep);
-        a replayed period is judged once, whole, at its end, there and then."""
+        """Each street's and district's defence-system coverage over the last ``indicator_days``
+        closed city days, once each day closes: read from the days the sweeper stores (looked for
+        once a minute from when it could have stored it), or, when none has after
+        ``indicator_wait_s``, assessed here and stored — on a thread of its own, so that the loop
+        that delivers alerts goes on meanwhile and takes what it found at a later sweep. A replayed
+        period is judged once, whole, at its end, there and then."""
         with self._indicated_lock:
             ready, self._indicated = self._indicated, []
         at = now if closing else now - self.settings.lateness_s
-        if self._rules is None or (self.fixed_period is not None and not closing) or at < self._next_indicator:
+        if self._rules is None or (self.fixed_period is not None and not closing):
             return ready
         if self.fixed_period is not None:
+            if self._indicated_through >= self.fixed_period[1]:
+                return ready
+            self._indicated_through = self.fixed_period[1]
             return ready + (self._judge_indicator(self._connection(), self.fixed_period[0],
                                                   min(at, self.fixed_period[1])) or [])
-        if self._indicator is not None and self._indicator.is_alive():
-            return ready  # the last one is still at it: judged when it is done
-        self._next_indicator = at + self.settings.indicator_every_s
-        start, end = at - self.settings.indicator_window_s, at
+        day = self._period_of(at)[0]  # the days before this one have closed
+        if (day <= self._indicated_through or at < day + SETTLE_S or self._next_look > (day, time.monotonic())
+                or (self._indicator is not None and self._indicator.is_alive())):
+            return ready
+        self._next_look = (day, time.monotonic() + 60)  # (a new day is looked for at once)
+        start, end = day - 86_400 * self.settings.indicator_days, day
+        stored_only = at < day + self.settings.indicator_wait_s
 
         def judge() -> None:
             t0 = time.monotonic()
             try:
                 with self.connect() as conn:
-                    found = self._judge_indicator(conn, start, end)
-                if found is None:  # (said why)
+                    found = self._judge_indicator(conn, start, end, stored_only)
+                if found is None:  # (not stored yet, or said why)
                     return
             except (psycopg.Error, redis.RedisError) as e:
-                log.warning("coverage indicator not judged (judged again in %.0f s): %s",
-                            self.settings.indicator_every_s, e)
+                log.warning("coverage indicator not judged (looked for again in a minute): %s", e)
                 return
             log.info("coverage indicator judged in %.1f s (%d areas)", time.monotonic() - t0, len(found))
             with self._indicated_lock:
                 self._indicated += found
+                self._indicated_through = max(self._indicated_through, end)
 
         self._indicator = threading.Thread(target=judge, name="alerts-indicator", daemon=True)
         self._indicator.start()
         return ready
 
-    def _judge_indicator(self, conn: psycopg.Connection, start: float, end: float) -> list[Condition] | None:
-        """The indicator's conditions over [start, end); None, after saying why, when it cannot be assessed."""
+    def _judge_indicator(self, conn: psycopg.Connection, start: float, end: float,
+                         stored_only: bool = False) -> list[Condition] | None:
+        """The indicator's conditions over [start, end), from the stored days; where they are not
+        all stored, None (stored_only) or assessed from the raw rows. None also when it cannot be
+        assessed (said why)."""
         try:  # (a window reaching back before the first grid starts with it)
             start = max([start, *(f for _, f, _ in versions_between(conn, start, end)[:1])])
-            assessor = Assessor(conn, self.std, store=False, clock=self.wall)
-            result = assessor.period(start, end)
+            assessor = Assessor(conn, self.std, store=True, clock=self.wall)
+            result = assessor.period(start, end, stored_only=True)
+            if result is None and stored_only:
+                return None
+            if result is None:  # not stored (by then): assessed here, and stored
+                result = assessor.period(start, end)
             areas = [a for level in (Level.STREET, Level.DISTRICT) for a in assessor.areas(result, level)]
         except CoverageError as e:
             log.info("coverage indicator not judged: %s", e)
+            if not stored_only:
+                self._indicated_through = max(self._indicated_through, end)  # nothing to assess there
             return None
         finally:
             conn.rollback()

@@ -63,11 +63,11 @@ class AlertSettings(_Section):
     sweep_every_s: float = Field(2.0, gt=0, le=600, description="How often absence (silence, gaps) is swept for")
     coverage_every_s: float = Field(30, gt=0, le=3600, description="How often (in event time) coverage gaps and "
                                                                    "checkpoint staffing are judged")
-    indicator_every_s: float = Field(3600, gt=0, le=86_400, description="How often (in event time) each street's "
-                                     "and district's defence-system coverage over the last indicator_window_s is "
-                                     "judged against its 90% target (a replayed period: once, at its end)")
-    indicator_window_s: float = Field(86_400, gt=0, le=7 * 86_400, description="The rolling window of the "
-                                                                                "coverage indicator")
+    indicator_days: int = Field(1, ge=1, le=31, description="The closed city days over which each street's and "
+                                "district's defence-system coverage is judged against its 90% target, as each day "
+                                "closes, from the days the assessment stores (a replayed period: once, at its end)")
+    indicator_wait_s: float = Field(7200, ge=0, le=86_400, description="How long (event time) after a day closes the "
+                                    "indicator waits for the sweeper to store it before assessing it itself")
     team_shifts: tuple[str, ...] = Field(("00:00", "08:00", "16:00", "24:00"),
                                          description="Shift boundaries of the day (city time) for team strength")
     lateness_s: float = Field(60, ge=0, le=3600, description="Coverage and staffing are judged this far behind the "

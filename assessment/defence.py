@@ -241,20 +241,22 @@ class Assessor:
         return out
 
     # -- a period ----------------------------------------------------------------------------------
-    def period(self, start: float, end: float) -> PeriodResult:
-        """Assess [start, end): refused when no version was loaded or nothing at all is stored."""
+    def period(self, start: float, end: float, *, stored_only: bool = False) -> PeriodResult | None:
+        """Assess [start, end): refused when no version was loaded or nothing at all is stored.
+        stored_only: assembled from the stored days alone (whole city days, none stale), None
+        when any part of the period is not one."""
         tz = self.std.timezone
         try:
             parts = split(start, end, versions_between(self.conn, start, end), tz)
         except PeriodError as e:
             raise CoverageError(str(e)) from None
         observed = sum(b - a for a, b in read_observed(self.conn, start, end))
-        if not has_data(self.conn, start, end):
+        if not stored_only and not has_data(self.conn, start, end):
             raise CoverageError(
                 f"nothing is stored for {rfc3339(start, tz)} → {rfc3339(end, tz)} (no fix, heartbeat, status or "
                 f"check-in; the ingest was receiving {observed / (end - start):.0%} of it): there is nothing to assess")
         result = PeriodResult(start, end, tz, parts, {}, observed)
-        if len(parts) == 1:
+        if len(parts) == 1 and not stored_only:
             p = parts[0]
             result.detail = self.part(p.start, p.end, p.version)
             self._keep(p, result.detail, result)
@@ -268,6 +270,8 @@ class Assessor:
                 reuse.append(p)
             else:
                 todo.append(p)
+        if stored_only and todo:
+            return None
         for version, cells in day_shares(self.conn, start, end, standard, [p.day for p in reuse]).items():
             bucket = result.shares.setdefault(version, {})
             for cid, (c, u, n) in cells.items():

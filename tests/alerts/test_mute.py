@@ -4,7 +4,7 @@ asked at the moment it would go out."""
 
 from __future__ import annotations
 
-from alerts.lifecycle import Action, Lifecycle, Silence
+from alerts.lifecycle import Lifecycle, Silence
 from alerts.mute import Muter
 from alerts.rules import Condition
 from alerts.settings import AlertSettings
