@@ -78,6 +78,8 @@ class Thresholds:
     frozen_margin: float = 0.02  # … and above the camera's normal by this much
     scene_similarity: float = 0.5  # correlation of edge maps with the reference view
     layout_similarity: float = 0.7  # … and of the picture in the large (a blurred view keeps it; another view not)
+    other_view_layout: float = 0.4  # a picture keeping less of its reference's layout than this is another view,
+    # not the reference darkened, noised or striped
     ptz_shift: float = 0.04  # the view moved by this share of the picture or more …
     ptz_response: float = 0.15  # … and matches the reference at that shift (phase correlation's peak)
     covered_share: float = 0.45  # occluded against a reference: this share of the blocks with detail now flat …
@@ -435,9 +437,11 @@ def _against_reference(s: dict, th: Thresholds, normal: dict[str, float]) -> str
         return "image_colour_cast"  # (the view as it was, in other colours)
     if s["covered_share"] >= th.covered_share and kept_share >= th.kept_share and kept_light >= th.kept_light:
         return "image_occluded"
-    if s["lit_ratio"] < th.dark_ratio:
+    other_view = s["layout"] < th.other_view_layout
+    if s["lit_ratio"] < th.dark_ratio and not other_view:
         return "image_dark"
-    if s["stripe_change"] > th.stripe_change_coherence and s["stripe_change_amplitude"] > th.stripe_change_amplitude:
+    if (s["stripe_change"] > th.stripe_change_coherence and s["stripe_change_amplitude"] > th.stripe_change_amplitude
+            and not other_view):
         return "image_stripe"
     blurred = s["blur"] - normal.get("blur", s["ref_blur"]) > th.blur_rise
     if not similar:
@@ -468,7 +472,9 @@ def judge(s: dict, th: Thresholds, normal: dict[str, float] | None = None) -> se
         return {"image_overexposed" if s["blank_level"] >= 250 else "image_signal_loss"}
     if s["bright_share"] > th.overexposed_share or washed_out:  # (a bright, strongly tinted picture is a cast)
         return {"image_overexposed"}
-    if s["noise"] > th.noise_sigma and ("noise" not in normal or s["noise"] > th.noise_ratio * normal["noise"]):
+    other_view = referenced and s["layout"] < th.other_view_layout  # (its noise is that view's texture)
+    if (s["noise"] > th.noise_sigma and ("noise" not in normal or s["noise"] > th.noise_ratio * normal["noise"])
+            and not other_view):
         faults.add("image_noise")
     else:
         found = _against_reference(s, th, normal) if referenced else _on_its_own(s, th, normal)
