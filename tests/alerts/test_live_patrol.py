@@ -1,4 +1,5 @@
-"""The live patrol rules, carried forward evaluation by evaluation, say at every evaluation what
+"""The live patrol rules, carried forward evaluation by evaluation and from one period into the
+next, say at every evaluation what
 the batch computations say over the whole period so far from every fix received (the way the live
 rules were judged before: ``geofence.coverage.patrol_coverage`` and
 ``geofence.staffing.checkpoint_staffing`` called afresh): random patrols in and out of two cells
@@ -28,6 +29,7 @@ STD = PatrolStandard(max_gap_s=300, step_m=25, min_dwell_s={"car": 30.0, "foot":
                      revisit_minutes={Priority.KEY: 10, Priority.NORMAL: 20})
 LATENESS = 60
 EVERY = 30
+PERIOD = 4000  # (the traffic runs two hours: a period ends in it, and a stay goes on across its end)
 
 
 class Whole:
@@ -46,6 +48,7 @@ class Whole:
         self.fixes.setdefault(f.unit_id, {}).setdefault(f.ts, []).append((f.lon, f.lat, tuple(f.officers)))
 
     def evaluate(self, start: float, now: float, unobserved, closed: bool = False):
+        checkins = [c for c in self.checkins]
         tracks, crews = [], []
         for uid, by_ts in self.fixes.items():
             ts = sorted(by_ts)
@@ -68,7 +71,7 @@ class Whole:
                 continue
             if c.trailing is CellStatus.NOT_COVERED or (closed and c.status is CellStatus.NOT_COVERED and not c.visits):
                 self.gaps[cell] = gaps[cell] = now
-        s = checkpoint_staffing(self.cp, crews, self.checkins, start, now, STD.timezone, unobserved)
+        s = checkpoint_staffing(self.cp, crews, checkins, start, now, STD.timezone, unobserved)
         run = s.understaffed[-1] if s.understaffed else None
         last_minute = start + 60 * np.ceil((now - start) / 60)
         short = (run[0], run[2]) if run is not None and run[1] >= last_minute else None
@@ -118,7 +121,15 @@ def test_live_judgements_match_the_whole_period_recomputed(seed):
     kinds = {"u0": "car", "u1": "car", "u2": "foot"}
     checkins = [Checkin("cp1", T0 + 1200, "x1", "on", "nfc"), Checkin("cp1", T0 + 1300, "x2", "on", "nfc"),
                 Checkin("cp1", T0 + 2500, "x1", "off", "nfc")]
-    newest, next_at, evaluations = -np.inf, T0 + EVERY, 0
+    newest, next_at, evaluations, period = -np.inf, T0 + EVERY, 0, T0
+
+    def both(start, now, closed=False):
+        seen = [(max(a, start), min(b, now)) for a, b in unobserved if a < now and b > start]
+        got = said(patrol.evaluate(live, params, start, now, closed=closed, unobserved=seen))
+        want_gaps, want_short, want_visits = whole.evaluate(start, now, seen, closed)
+        assert got == (want_gaps, want_short), f"at {now - T0:.0f} s of the period from {start - T0:.0f} s"
+        assert live.visits == want_visits
+
     for f in fixes:
         for c in checkins:
             if c.ts <= f.ts and (c.checkpoint_id, c.officer, c.ts, c.action) not in live.seen_checkins:
@@ -130,13 +141,11 @@ def test_live_judgements_match_the_whole_period_recomputed(seed):
         if newest - LATENESS >= next_at:
             now = newest - LATENESS
             next_at = now + EVERY
-            seen = [(a, min(b, now)) for a, b in unobserved if a < now]
-            got = said(patrol.evaluate(live, params, T0, now, unobserved=seen))
-            want_gaps, want_short, want_visits = whole.evaluate(T0, now, seen)
-            assert got == (want_gaps, want_short), f"at {now - T0:.0f} s"
-            assert live.visits == want_visits
+            if now >= period + PERIOD:  # the period ended: judged closed at its end, then the next begins
+                both(period, period + PERIOD, closed=True)
+                period += PERIOD
+                patrol.prune(live, period)
+            both(period, now)
             evaluations += 1
-    end = newest
-    got = said(patrol.evaluate(live, params, T0, end, closed=True, unobserved=unobserved))
-    assert got == whole.evaluate(T0, end, unobserved, closed=True)[:2]
+    both(period, newest, closed=True)
     assert evaluations > 100
