@@ -88,21 +88,9 @@ def checkpoint_staffing(cp: Checkpoint, crews: Iterable[CrewFix], checkins: Iter
         d = _GEOD.inv(np.full(len(box), cp.lon), np.full(len(box), cp.lat), crew.lon[box], crew.lat[box])[2]
         for i in box[d <= cp.radius_m]:
             present[int((crew.ts[i] - start) // 60)].update(crew.officers[i])
-    on_since: dict[str, float] = {}
-    events = sorted(checkins, key=lambda c: c.ts)
-
-    def mark(officer: str, a: float, b: float) -> None:
-        first, last = max(0, int((a - start) // 60)), min(minutes, int(np.ceil((b - start) / 60)))
-        for m in range(first, last):
+    for officer, a, b in checked_in(checkins, end):
+        for m in range(max(0, int((a - start) // 60)), min(minutes, int(np.ceil((b - start) / 60)))):
             present[m].add(officer)
-
-    for ev in events:
-        if ev.action == "on":
-            on_since.setdefault(ev.officer, ev.ts)
-        elif ev.officer in on_since:
-            mark(ev.officer, on_since.pop(ev.officer), ev.ts)
-    for officer, since in on_since.items():
-        mark(officer, since, end)
     count = np.array([len(p) for p in present])
     required = np.zeros(minutes, dtype=bool)
     for s, e in schedule_windows(cp.schedule, start, end, tz):
@@ -128,6 +116,19 @@ def checkpoint_staffing(cp: Checkpoint, crews: Iterable[CrewFix], checkins: Iter
     req = int(required.sum()) + int(unknown.sum())
     staffed = int((required & ~short).sum())
     return Staffing(cp.id, req, staffed, staffed / req if req else 1.0, runs, int(unknown.sum()))
+
+
+def checked_in(checkins: Iterable[CheckinEvent], end: float) -> list[tuple[str, float, float]]:
+    """The stretches (officer, from, to) officers were checked in: from an ``on`` to their next
+    ``off``, or to `end` when none came."""
+    out = []
+    on_since: dict[str, float] = {}
+    for ev in sorted(checkins, key=lambda c: c.ts):
+        if ev.action == "on":
+            on_since.setdefault(ev.officer, ev.ts)
+        elif ev.officer in on_since:
+            out.append((ev.officer, on_since.pop(ev.officer), ev.ts))
+    return out + [(officer, since, end) for officer, since in on_since.items()]
 
 
 @dataclass(frozen=True)

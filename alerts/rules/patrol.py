@@ -44,7 +44,7 @@ from geofence.grid import Grid
 from geofence.lookup import CellIndex
 from geofence.schedule import schedule_windows
 from geofence.sites import Checkpoint
-from geofence.staffing import CheckinEvent, shift_known
+from geofence.staffing import CheckinEvent, checked_in, shift_known
 from store.records import Checkin, PatrolFix
 
 from . import Condition
@@ -391,19 +391,9 @@ def _count(m: CheckpointMinutes, events: Iterable[CheckinEvent], start: float, n
     if len(m.count) < minutes:
         m.count = np.concatenate([m.count, np.zeros(minutes - len(m.count), np.int64)])
     present: dict[int, set[str]] = {k: set(v) for k, v in m.seen.items() if first <= k < minutes}
-    on_since: dict[str, float] = {}
-
-    def mark(officer: str, a: float, b: float) -> None:
+    for officer, a, b in checked_in(events, now):
         for k in range(max(first, int((a - start) // 60)), min(minutes, int(np.ceil((b - start) / 60)))):
             present.setdefault(k, set()).add(officer)
-
-    for ev in sorted(events, key=lambda c: c.ts):
-        if ev.action == "on":
-            on_since.setdefault(ev.officer, ev.ts)
-        elif ev.officer in on_since:
-            mark(ev.officer, on_since.pop(ev.officer), ev.ts)
-    for officer, since in on_since.items():
-        mark(officer, since, now)
     m.count[first:minutes] = 0
     for k, who in present.items():
         m.count[k] = len(who)
