@@ -300,6 +300,7 @@ def _coverage(st: PatrolState, p: PatrolParams, start: float, now: float, closed
     g = g[g[:, 1] > g[:, 0]]
     out: list[Condition] = []
     visited = np.isfinite(last_end)
+    open_ = {p.position[cid] for cid in st.gaps if cid in p.position}  # (one visited now opens again next time)
     for cid, opened in list(st.gaps.items()):
         c = p.position.get(cid)
         if c is None:
@@ -310,7 +311,6 @@ def _coverage(st: PatrolState, p: PatrolParams, start: float, now: float, closed
             out.append(Condition(T.COVERAGE_GAP, cid, False, float(last_end[c]), scope))
         else:
             out.append(_gap(st, p, c, opened, last_end, scope))
-    open_ = {p.position[cid] for cid in st.gaps if cid in p.position}
     for c in np.nonzero((gap > p.revisit) | (closed & ~visited))[0].tolist():
         cid = p.leaf_ids[c]
         if c in open_ or cid in held:
