@@ -347,6 +347,52 @@ def _teams(city: City, plans) -> dict[str, list]:
     return out
 
 
+def _both(x: list[tuple[float, float]], y: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Where two sets of stretches (each merged) hold at once."""
+    return merge((max(a, c), min(b, d)) for a, b in x for c, d in y if min(b, d) > max(a, c))
+
+
+def _gap_open(readings, gap_late: float, std: TruthStandard, end: float):
+    """When a cell's coverage gap alert is surely open and when it may be: from its failing (the
+    latest reading's, and the judging step behind) until the next visit began (the earliest
+    reading's); may be from the earliest failing until the latest visit lasted its dwell and was
+    judged. Readings that differ on how many of its gaps failed: may be, never surely."""
+    sure, maybe = [], []
+    dwell = max(std.min_dwell_s.values()) + std.margin_s
+    for r in readings:
+        maybe += [(a, b + dwell + gap_late if b < end else math.inf) for a, b in r]
+    if readings and len({len(r) for r in readings}) == 1:
+        for k in range(len(readings[0])):
+            a, b = max(r[k][0] for r in readings) + gap_late, min(r[k][1] for r in readings)
+            sure.append((a, b if b < end else math.inf))
+    return merge(sure), merge(maybe)
+
+
+def _blinded(cam: str, faults, shots, blinding: set[str], sc: "Scenario", std: TruthStandard, late: float):
+    """When a camera's blinding alert is surely open and when it may be: an offline camera from
+    its hold (and the judging behind) to the fault's end, maybe from the fault's start until its
+    clear has run; an image fault from the snapshot that confirms it to the last that shows it,
+    maybe from the first to the next snapshot's judging; flapping maybe, never surely."""
+    sure, maybe = [], []
+    for f, tg, a, b in faults:
+        if tg != cam or f.kind not in blinding or f.kind.startswith("image_"):
+            continue
+        maybe.append((a, b + late + std.offline_clear_s))
+        if f.kind == "camera_offline":
+            sure.append((a + std.offline_for_s + 3 * sc.heartbeat_s + late, b))  # (said, or by its silence)
+    run: list[float] = []
+    for t, got in [*shots, (math.inf, None)]:
+        if got is not None and f"image_{got}" in blinding:
+            run.append(t)
+            continue
+        if run:
+            maybe.append((run[0], run[-1] + sc.snapshot_every_s + late))
+            if len(run) >= std.image_confirm:
+                sure.append((run[std.image_confirm - 1] + late, run[-1]))
+        run = []
+    return merge(sure), merge(maybe)
+
+
 def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario, std: TruthStandard,
                     key_cells: frozenset[str] | set[str] = frozenset(), short_teams=()) -> list[dict]:
     """Every alert the scenario must raise, each with the window it must open in; ``optional``
@@ -364,8 +410,9 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
       long (optional where the unit was near the edge or the stretch about as long as the hold);
     - teams under strength: each team with fewer than ``std.team_minimum`` officers seen in a
       piece of a shift, once the piece has ended (a few minutes after, when it is judged);
-    - blind spots, optional: a key cell that may be not covered, every key camera in which had a
-      blinding fault in the period (whether the two overlapped in time is not worked out here);
+    - blind spots: a key cell while its coverage gap alert and every key camera's blinding alert
+      are all open at once — surely (for at least a judging step: it must open, by then) or
+      possibly (it may; optional), one expectation per stretch in which they may be;
     - coverage indicator below target: each street and district whose cells not surely not covered
       (covered, or unknown) are under ``std.indicator_target`` of its cells, when the period closes
       (optional where the doubtful cells decide it).
@@ -409,11 +456,20 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
                         **({} if sure else {"optional": True})})
     blinding = {"camera_offline", "camera_flapping", "image_signal_loss", "image_occluded", "image_frozen",
                 "image_dark", "image_overexposed", "image_scene_change", "image_ptz_drift"}
-    blinded = {tg for f, tg, _, _ in faults if f.kind in blinding}
+    step = max(30.0, 2.0 * sc.acceleration) + std.margin_s  # how often blind spots are looked for, and then some
     for cell_id in sorted(key_cells):
         cams = [k for k, c in coverage["cameras"].items() if cell_id in c["cells"] and c["category"] in std.key_categories]
-        if cams and all(k in blinded for k in cams) and "not_covered" in coverage["cells"][cell_id]["patrol"]:
-            out.append({"type": "blind_spot", "subject": cell_id, "from": start, "to": end + late, "optional": True})
+        if not cams:
+            continue
+        gap_sure, gap_maybe = _gap_open(coverage["gap_windows"].get(cell_id, []), gap_late, std, end)
+        eyes = [_blinded(cam, faults, shown.get(cam, ()), blinding, sc, std, late) for cam in cams]
+        sure, maybe = gap_sure, gap_maybe
+        for cam_sure, cam_maybe in eyes:
+            sure, maybe = _both(sure, cam_sure), _both(maybe, cam_maybe)
+        for a, b in maybe:  # one expectation per stretch in which all of it may hold at once
+            must = [(x, y) for x, y in sure if a <= x and y <= b and y - x >= step]
+            out.append({"type": "blind_spot", "subject": cell_id, "from": a, "to": (must[0][0] + step if must else b),
+                        **({} if must else {"optional": True})})
     for level in ("street", "district"):
         for area_id, (lo, hi) in coverage["not_short"][level].items():
             if lo < std.indicator_target - 1e-9:

@@ -47,6 +47,8 @@ class TruthStandard:
     key_categories: tuple[str, ...] = ("main_street", "busy_junction", "key_department", "key_site",
                                        "perimeter_junction")
     image_confirm: int = 2  # consecutive snapshots showing a fault before its alert opens
+    offline_for_s: float = 120  # how long a camera is offline before its alert opens …
+    offline_clear_s: float = 600  # … and the longest its alert (offline, flapping) stays open after it is back
     understaffed_for_s: float = 300  # how long a checkpoint is understaffed before its alert opens
     out_of_area_for_s: float = 300  # how long a unit is out of its team's area before its alert opens
     team_minimum: int = 10  # officers a township team needs in a shift
@@ -175,6 +177,7 @@ class GroundTruth:
             reading |= self.blind
         out = {}
         self.gap_openings: dict[str, list[list[float]]] = {}
+        self.gap_windows: dict[str, list[list[tuple[float, float]]]] = {}  # … and until the next visit began
         revisit = [60 * (c.revisit_minutes or (std.revisit_key_minutes if str(c.priority) == "key"
                                                else std.revisit_normal_minutes)) for c in self.leaves]
         for i, cell in enumerate(self.leaves):
@@ -186,25 +189,28 @@ class GroundTruth:
                 found.add(status)
                 openings.append(self._failed_at(visited[favour][i], silent[doubt][i], limit, status))
             out[cell.id] = sorted(found)
-            self.gap_openings[cell.id] = openings
+            self.gap_openings[cell.id] = [[a for a, _ in r] for r in openings]
+            self.gap_windows[cell.id] = openings
         return out
 
-    def _failed_at(self, visited: np.ndarray, silent: np.ndarray, limit: float, status: str) -> list[float]:
-        """When each gap without a visit failed: the moment a stretch of it with nothing unknown in
-        it had run past `limit` of active time (a live rule opens its coverage gap then); a cell never
-        visited that fails only as a whole (no visit, not covered) fails at the period's end."""
+    def _failed_at(self, visited: np.ndarray, silent: np.ndarray, limit: float,
+                   status: str) -> list[tuple[float, float]]:
+        """When each gap without a visit failed — the moment a stretch of it with nothing unknown in
+        it had run past `limit` of active time (a live rule opens its coverage gap then) — and when
+        the next visit began (or the period ended); a cell never visited that fails only as a whole
+        (no visit, not covered) fails at the period's end."""
         act = self.active
-        out: list[float] = []
+        out: list[tuple[float, float]] = []
         for s, e in _runs(~visited):
             holes = silent[s:e] & act[s:e]
             for a, b in _runs(~holes):
                 run = np.cumsum(act[s + a:s + b])
                 k = int(np.searchsorted(run, limit, side="right"))
                 if k < len(run):
-                    out.append(float(self.start + s + a + k + 1))
+                    out.append((float(self.start + s + a + k + 1), float(self.start + e)))
                     break
         if not out and not visited.any() and status == NOT_COVERED:
-            out.append(float(self.end))
+            out.append((float(self.end), float(self.end)))
         return out
 
     def _unit(self, u: UnitPlan, visited, silent) -> None:
@@ -434,7 +440,7 @@ class GroundTruth:
                 known[level][area.id] = [sum(NOT_COVERED not in cells[c]["status"] for c in under) / len(under),
                                          sum(cells[c]["status"] != [NOT_COVERED] for c in under) / len(under)]
         return {"cells": cells, "cameras": cams, "checkpoints": cps, "areas": areas, "not_short": known,
-                "gap_openings": self.gap_openings}
+                "gap_openings": self.gap_openings, "gap_windows": self.gap_windows}
 
 
 def _share_status(good: float, unknown: float, total: float, minimum: float) -> str:

@@ -128,3 +128,34 @@ def test_alerts_are_scored_one_to_one_and_on_time():
     both = expected + [{"type": "coverage_gap", "subject": "A", "from": T0, "to": T0 + 3600, "optional": True}]
     s = score_alerts(both, [alert(2000), alert(3000)])
     assert (s["precision"], s["recall"], s["optional"]) == (1.0, 1.0, 1)
+
+
+def test_a_blind_spot_is_expected_only_while_the_gap_and_every_key_camera_s_blinding_may_hold_at_once():
+    """Worked by hand (acceleration 120: the gap's judging lags 490 s, a camera's 120 s, a blind
+    spot is looked for every 250 s; an offline camera's alert holds 120 s after 3 heartbeats):
+    key cell K fails from 1,300 s until a visit at 5,000 s; c1 is offline 1,000–3,000 s; c2 shows
+    an occlusion on the snapshots 900–1,800 s (five minutes apart) and is healthy from 2,100 s."""
+    from simulators.scenario import FaultSpec, Scenario, expected_alerts
+
+    from datetime import datetime, timezone
+
+    sc = Scenario.load("small").model_copy(update={"acceleration": 120, "heartbeat_s": 60, "snapshot_every_s": 300,
+                                                   "start": datetime.fromtimestamp(0, timezone.utc), "duration_s": 7200})
+    std = TruthStandard()
+    cov = {"cameras": {c: {"cells": ["K"], "category": "busy_junction"} for c in ("c1", "c2")},
+           "gap_windows": {"K": [[(1300.0, 5000.0)]] * 4}, "gap_openings": {}, "cells": {"K": {"patrol": ["not_covered"]}},
+           "not_short": {"street": {}, "district": {}}}
+    offline = (FaultSpec(kind="camera_offline"), "c1", 1000.0, 3000.0)
+
+    def blind(last_occluded: float) -> list[dict]:
+        shots = [(t, "occluded" if t <= last_occluded else None) for t in range(900, 4000, 300)]
+        every = expected_alerts([offline], {"c2": shots}, cov, {}, {}, sc, std, {"K"})
+        return [{k: a[k] for k in ("from", "to", "optional") if k in a} for a in every if a["type"] == "blind_spot"]
+
+    # both surely open only 1,790–1,800 s (the gap's alert from 1,790; c2's until its last showing, 1,800):
+    # shorter than a judging step — it may be raised (from 1,300 s until c2's alert may have cleared, 2,220 s)
+    assert blind(1800) == [{"from": 1300.0, "to": 2220.0, "optional": True}]
+    # c2 occluded until 2,400 s: all three surely open 1,790–2,400 s — it must be raised, by 1,790 + 250 s
+    assert blind(2400) == [{"from": 1300.0, "to": 2040.0}]
+    # c2 healthy throughout: no blind spot may be raised (one would be a false alarm)
+    assert blind(0) == []
