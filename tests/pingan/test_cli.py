@@ -154,6 +154,23 @@ def test_an_ingest_outage_is_unknown_to_every_figure_and_every_rule(tmp_path):
     assert not any(c["patrol"] == ["not_covered"] for c in truth["coverage"]["cells"].values())
 
 
+def test_a_blind_spot_and_an_outage_scored_strictly(tmp_path):
+    """`pingan run --simulate blind`: two hours of the small city; a key cell the patrols leave
+    for over an hour while its three key-location cameras are all offline, and the ingest down for
+    ten minutes later on. Every part agrees with the truth and every alert it demands is raised,
+    on time and once — the blind spot among them — and nothing else (strict scoring)."""
+    env = {"PINGAN_DATABASE__DATA_DIR": str(tmp_path / "pg"), "PINGAN_MQTT__EMBEDDED_PORT": str(free_port())}
+    r = pingan("run", "--simulate", "blind", "--status-every", "30", "--compare-out", str(tmp_path / "cmp.json"),
+               env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Every part agrees with the ground truth." in r.stdout, r.stdout[-3000:]
+    a = json.loads((tmp_path / "cmp.json").read_text())["alerts"]
+    assert (a["precision"], a["recall"]) == (1.0, 1.0), a
+    truth = json.loads((tmp_path / "scenarios" / "blind" / "truth.json").read_text())
+    must = [x for x in truth["alerts"] if x["type"] == "blind_spot" and not x.get("optional")]
+    assert [x["subject"] for x in must] == ["D02S002G0006"]
+
+
 def test_a_busy_embedded_port_is_one_line_with_the_fix(tmp_path):
     import socket
 
