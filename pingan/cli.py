@@ -357,6 +357,21 @@ def _alone(settings: Settings, what: str):
     return BrokerAddress.parse(settings.mqtt.url) if settings.mqtt.url else None
 
 
+def _say_unreceived(settings: Settings, period: tuple[float, float]) -> None:
+    """A replayed period is judged only where it was received: say so, with the fix, when not all was."""
+    import psycopg
+
+    from .imports import unreceived
+
+    try:
+        with psycopg.connect(_database(settings), connect_timeout=max(1, int(settings.database.connect_timeout_s))) as c:
+            said = unreceived(c, period[0], period[1], settings.coverage.timezone)
+    except psycopg.Error:
+        return  # (the service says what is wrong with the database)
+    if said:
+        log.warning(said)
+
+
 def _serve_alerts(settings: Settings, args) -> int:
     """The alert service alone."""
     address = _alone(settings, "the alert service")
@@ -365,6 +380,8 @@ def _serve_alerts(settings: Settings, args) -> int:
     from .services import redis_client
 
     period = tuple(args.period) if args.period else None
+    if period is not None:
+        _say_unreceived(settings, period)
     service = alerting.build_service(settings, _database(settings), redis_client(settings.redis.url), address,
                                      period=period, consumer=args.consumer)
     service.start()

@@ -83,6 +83,25 @@ def _declare(conn: psycopg.Connection, args, tz: str, now: float) -> int:
     return 0
 
 
+def unreceived(conn: psycopg.Connection, start: float, end: float, tz: str) -> str | None:
+    """What to tell whoever judges [start, end) (a replayed period) when not all of it was
+    received — by an ingest worker or a declared import — since the rest raises nothing; None
+    when all of it was."""
+    from store.queries import read_observed
+
+    seen = sum(min(b, end) - max(a, start) for a, b in read_observed(conn, start, end))
+    conn.rollback()
+    if seen >= end - start - 1:
+        return None
+    return (f"{seen / (end - start):.0%} of {_when(start, tz)} to {_when(end, tz)} was received (by an ingest worker "
+            "or a declared import): the rest is unknown to every rule and raises nothing. If its data was imported, "
+            f"declare it first: pingan import --from {_iso(start, tz)} --to {_iso(end, tz)} --name NAME")
+
+
+def _iso(t: float, tz: str) -> str:
+    return datetime.fromtimestamp(t, ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
 def _list(conn: psycopg.Connection, tz: ZoneInfo) -> int:
     rows = conn.execute("SELECT worker_id, source, since, until FROM pingan.ingest_uptime "
                         "WHERE source <> 'worker' ORDER BY since").fetchall()

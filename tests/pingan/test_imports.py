@@ -44,3 +44,22 @@ def test_a_past_stretch_is_declared_received_once_its_data_is_in(db_url):
                        (("--from", "soon", "--to", "-1h", "--name", "x"), "'soon' is not a time")):
         r = pingan(db_url, *args)
         assert r.returncode == 2 and said in r.stderr, (args, r.stderr)
+
+
+def test_judging_a_period_not_received_says_how_to_declare_it(db_url):
+    """`pingan alerts --period` on history nobody received would judge nothing (all unknown) in
+    silence: it says how much was received, and the `pingan import` line that declares the rest."""
+    import psycopg
+
+    from pingan.imports import unreceived
+    from store.results import declare_received
+
+    now = time.time()
+    a, b = now - 7200, now - 3600
+    with psycopg.connect(db_url) as conn:
+        said = unreceived(conn, a, b, "Asia/Shanghai")
+        assert said is not None and said.startswith("0% of") and "pingan import --from 20" in said
+        declare_received(conn, "history", [(a, a + 1800)])
+        assert unreceived(conn, a, b, "Asia/Shanghai").startswith("50% of")
+        declare_received(conn, "history", [(a, b)])
+        assert unreceived(conn, a, b, "Asia/Shanghai") is None
