@@ -86,7 +86,7 @@ class Thresholds:
     kept_light: float = 0.35  # (the blocks that kept their detail at least this share of the reference's light)
     kept_share: float = 0.05  # … while some of its detail is as it was (a dimmed picture keeps none: dark)
     mostly_kept: float = 0.7  # a view unlike its reference with this share of its detail as it was is itself
-    # (in other light); with this share, occluded:
+    # (in other light); with this share of what is not covered, occluded:
     partly_kept: float = 0.25
     dark_ratio: float = 0.23  # dark: the brightest part under this share of the reference's
     brighter_p1: float = 80.0  # overexposed: the darkest part this much brighter than the reference's
@@ -452,7 +452,8 @@ def _against_reference(s: dict, th: Thresholds, normal: dict[str, float]) -> str
             # it is as it was (the light changed), or a good part (something stands in front of the rest)
             if kept_share >= th.mostly_kept:
                 return "image_blur" if blurred else None
-            return "image_occluded" if kept_share >= th.partly_kept else "image_scene_change"
+            rest_kept = kept_share / max(1.0 - s["covered_share"], 0.05)  # of what is not covered, kept as it was
+            return "image_occluded" if rest_kept >= th.partly_kept else "image_scene_change"
     return "image_blur" if blurred else None
 
 
