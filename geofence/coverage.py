@@ -211,6 +211,12 @@ class ActiveClock:
     def total(self) -> float:
         return float(self._cum[-1])
 
+    def spans(self, spans: Iterable[tuple[float, float]]) -> np.ndarray:
+        """Stretches of time as (n, 2) active seconds from the period start; those with no active
+        time in the period left out."""
+        a = np.array([(self.at(x), self.at(y)) for x, y in spans], dtype=float).reshape(-1, 2)
+        return a[a[:, 1] > a[:, 0]]
+
     def at(self, t: np.ndarray) -> np.ndarray:
         """Active seconds from the period start to each t."""
         t = np.clip(np.asarray(t, dtype=float), self.start, self.end)
@@ -267,8 +273,7 @@ def patrol_coverage(grid: Grid, index: CellIndex, tracks: Iterable[Track], start
     ucell, u_s, u_e = ucell[real], u_s[real], u_e[real]
     order = np.argsort(ucell, kind="stable")
     ucell, u_s, u_e = ucell[order], u_s[order], u_e[order]
-    g = np.array([(clock.at(a), clock.at(b)) for a, b in unobserved], dtype=float).reshape(-1, 2)
-    g = g[g[:, 1] > g[:, 0]]
+    g = clock.spans(unobserved)
     bounds = np.searchsorted(cell, np.arange(len(leaves) + 1))
     ubounds = np.searchsorted(ucell, np.arange(len(leaves) + 1))
     result: dict[str, CellCoverage] = {}

@@ -77,28 +77,15 @@ def checkpoint_staffing(cp: Checkpoint, crews: Iterable[CrewFix], checkins: Iter
                         unobserved: Sequence[tuple[float, float]] = ()) -> Staffing:
     minutes = int(np.ceil((end - start) / 60))
     present: list[set[str]] = [set() for _ in range(minutes)]
-    # a box a little larger than the circle first, geodesic distances only for what is in it
-    dlat = cp.radius_m / 110_000 * 1.05
-    dlon = dlat / max(np.cos(np.radians(cp.lat)), 1e-6)
     for crew in crews:
-        box = np.nonzero((np.abs(crew.lat - cp.lat) <= dlat) & (np.abs(crew.lon - cp.lon) <= dlon)
-                         & (crew.ts >= start) & (crew.ts < end))[0]
-        if not len(box):
-            continue
-        d = _GEOD.inv(np.full(len(box), cp.lon), np.full(len(box), cp.lat), crew.lon[box], crew.lat[box])[2]
-        for i in box[d <= cp.radius_m]:
+        for i in near(cp, crew.lon, crew.lat, (crew.ts >= start) & (crew.ts < end)):
             present[int((crew.ts[i] - start) // 60)].update(crew.officers[i])
     for officer, a, b in checked_in(checkins, end):
         for m in range(max(0, int((a - start) // 60)), min(minutes, int(np.ceil((b - start) / 60)))):
             present[m].add(officer)
     count = np.array([len(p) for p in present])
-    required = np.zeros(minutes, dtype=bool)
-    for s, e in schedule_windows(cp.schedule, start, end, tz):
-        required[int((s - start) // 60): int(np.ceil((e - start) / 60))] = True
-    blind = np.zeros(minutes, dtype=bool)
-    for a, b in unobserved:
-        if b > start and a < end:
-            blind[max(0, int((a - start) // 60)): min(minutes, int(np.ceil((b - start) / 60)))] = True
+    required = minute_mask(schedule_windows(cp.schedule, start, end, tz), start, end)
+    blind = minute_mask(unobserved, start, end)
     unknown = required & blind
     required &= ~blind
     short = required & (count < cp.min_staff)
@@ -116,6 +103,28 @@ def checkpoint_staffing(cp: Checkpoint, crews: Iterable[CrewFix], checkins: Iter
     req = int(required.sum()) + int(unknown.sum())
     staffed = int((required & ~short).sum())
     return Staffing(cp.id, req, staffed, staffed / req if req else 1.0, runs, int(unknown.sum()))
+
+
+def near(cp: Checkpoint, lon: np.ndarray, lat: np.ndarray, among: np.ndarray | bool = True) -> list[int]:
+    """The positions (of those `among`) within the checkpoint's radius, geodesic: a box a little
+    larger than the circle first, distances only for what is in it."""
+    dlat = cp.radius_m / 110_000 * 1.05
+    dlon = dlat / max(np.cos(np.radians(cp.lat)), 1e-6)
+    box = np.nonzero((np.abs(lat - cp.lat) <= dlat) & (np.abs(lon - cp.lon) <= dlon) & among)[0]
+    if not len(box):
+        return []
+    d = _GEOD.inv(np.full(len(box), cp.lon), np.full(len(box), cp.lat), lon[box], lat[box])[2]
+    return box[d <= cp.radius_m].tolist()
+
+
+def minute_mask(spans: Iterable[tuple[float, float]], start: float, end: float) -> np.ndarray:
+    """The minutes of [start, end) (the last one whole) that any of the spans in it touches."""
+    minutes = int(np.ceil((end - start) / 60))
+    mask = np.zeros(minutes, dtype=bool)
+    for a, b in spans:
+        if b > start and a < end:
+            mask[max(0, int((a - start) // 60)): min(minutes, int(np.ceil((b - start) / 60)))] = True
+    return mask
 
 
 def checked_in(checkins: Iterable[CheckinEvent], end: float) -> list[tuple[str, float, float]]:

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from pyproj import Geod
 
 from alerts.types import AlertType
 from geofence.coverage import ActiveClock, CellStatus, PatrolStandard, failing, segment_runs
@@ -44,13 +43,12 @@ from geofence.grid import Grid
 from geofence.lookup import CellIndex
 from geofence.schedule import schedule_windows
 from geofence.sites import Checkpoint
-from geofence.staffing import CheckinEvent, checked_in, shift_known
+from geofence.staffing import CheckinEvent, checked_in, minute_mask, near, shift_known
 from store.records import Checkin, PatrolFix
 
 from . import Condition
 
 T = AlertType
-_GEOD = Geod(ellps="WGS84")
 QUARTER = 900.0  # team strength is kept per quarter hour of each unit: shift boundaries lie on them
 
 
@@ -65,8 +63,8 @@ class UnitTrack:
 
 @dataclass
 class CheckpointMinutes:
-    """One checkpoint over the period: the officers seen by fix per minute, the officers present
-    per minute (check-ins included) counted up to `counted` minutes, recounted from `dirty`."""
+    """One checkpoint over the period: the officers seen by fix per minute, and the officers
+    present per minute (check-ins included), counted again from minute `dirty` on."""
 
     seen: dict[int, set[str]] = field(default_factory=dict)
     count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -264,12 +262,7 @@ def _new_period(st: PatrolState, p: PatrolParams, start: float) -> None:
     st.visit_count = np.zeros(n, np.int64)
     st.holes = {c: {h for h in hs if h[1] > start} for c, hs in st.holes.items()}
     st.holes = {c: hs for c, hs in st.holes.items() if hs}
-    st.minutes = {}
-    for u in st.units.values():  # a stay under way goes on into the new period: a visit there too
-        if u.run is not None and u.run[0] >= 0 and u.run[2] > start and u.counted is not None:
-            if u.run[2] - u.run[1] >= p.std.min_dwell_s.get(u.kind, 0.0):
-                _visit(st, p, u.run[0], u.run[1], u.run[2], start, count=True)
-                u.counted = start
+    st.minutes = {}  # (a stay under way goes on: its next fixes make it a visit of the new period too)
 
 
 def evaluate(st: PatrolState, p: PatrolParams, start: float, now: float, *, closed: bool = False,
@@ -296,8 +289,7 @@ def _coverage(st: PatrolState, p: PatrolParams, start: float, now: float, closed
     clock = ActiveClock(start, now, p.std)
     since = np.maximum(last_end, start)
     gap = clock.total - clock.at(since)
-    g = np.array([(clock.at(a), clock.at(b)) for a, b in unobserved], dtype=float).reshape(-1, 2)
-    g = g[g[:, 1] > g[:, 0]]
+    g = clock.spans(unobserved)
     out: list[Condition] = []
     visited = np.isfinite(last_end)
     open_ = {p.position[cid] for cid in st.gaps if cid in p.position}  # (one visited now opens again next time)
@@ -316,9 +308,8 @@ def _coverage(st: PatrolState, p: PatrolParams, start: float, now: float, closed
         if c in open_ or cid in held:
             continue
         silent = [(x, y) for x, y in (*st.holes.get(c, ()), *ahead_holes.get(c, ())) if y > since[c] and x < now]
-        sa = np.array([(clock.at(x), clock.at(y)) for x, y in silent], dtype=float).reshape(-1, 2)
         status, _ = failing(np.array([clock.at(since[c])]), np.array([clock.total]), float(p.revisit[c]),
-                            sa[sa[:, 1] > sa[:, 0]], g)
+                            clock.spans(silent), g)
         if status is CellStatus.NOT_COVERED:
             st.gaps[cid] = now
             out.append(_gap(st, p, c, now, last_end, p.cell_scope.get(cid, {})))
@@ -344,10 +335,7 @@ def _staffing(st: PatrolState, p: PatrolParams, start: float, now: float,
     placed = [f for f in st.pending if start <= f[0] < now]
     st.pending = [f for f in st.pending if f[0] >= now]
     ts, lon, lat = (np.array([f[k] for f in placed], dtype=float) for k in range(3))
-    blind = np.zeros(minutes, dtype=bool)
-    for a, b in unobserved:
-        if b > start and a < now:
-            blind[max(0, int((a - start) // 60)): min(minutes, int(np.ceil((b - start) / 60)))] = True
+    blind = minute_mask(unobserved, start, now)
     out = []
     for cp in p.checkpoints:
         m = st.minutes.get(cp.id)
@@ -371,14 +359,7 @@ def _staffing(st: PatrolState, p: PatrolParams, start: float, now: float,
 def _place(m: CheckpointMinutes, cp: Checkpoint, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
            officers: Sequence[tuple[str, ...]], start: float) -> None:
     """The officers aboard the new fixes within the checkpoint's radius, into their minutes."""
-    # a box a little larger than the circle first, geodesic distances only for what is in it
-    dlat = cp.radius_m / 110_000 * 1.05
-    dlon = dlat / max(np.cos(np.radians(cp.lat)), 1e-6)
-    box = np.nonzero((np.abs(lat - cp.lat) <= dlat) & (np.abs(lon - cp.lon) <= dlon))[0]
-    if not len(box):
-        return
-    d = _GEOD.inv(np.full(len(box), cp.lon), np.full(len(box), cp.lat), lon[box], lat[box])[2]
-    for i in box[d <= cp.radius_m].tolist():
+    for i in near(cp, lon, lat):
         k = int((ts[i] - start) // 60)
         m.seen.setdefault(k, set()).update(officers[i])
         m.dirty = min(m.dirty, k)
@@ -404,11 +385,9 @@ def _required(m: CheckpointMinutes, cp: Checkpoint, start: float, minutes: int, 
     """The checkpoint's scheduled minutes of the period so far."""
     req = m.required
     if req is None or len(req) < minutes:
-        span = minutes + 1440
-        req = np.zeros(span, dtype=bool)
-        for s, e in schedule_windows(cp.schedule, start, start + 60 * span, tz):
-            req[int((s - start) // 60): int(np.ceil((e - start) / 60))] = True
-        m.required = req
+        span = minutes + 1440  # (a day ahead at a time)
+        req = m.required = minute_mask(schedule_windows(cp.schedule, start, start + 60 * span, tz), start,
+                                       start + 60 * span)
     return req[:minutes].copy()
 
 
