@@ -28,3 +28,8 @@ def complement(spans: Sequence[tuple[float, float]], start: float, end: float) -
     if at < end:
         out.append((at, end))
     return [(a, b) for a, b in out if b > a]
+
+
+def intersect(x: Sequence[tuple[float, float]], y: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Where two sets of stretches both hold, merged."""
+    return merge((max(a, c), min(b, d)) for a, b in x for c, d in y if min(b, d) > max(a, c))

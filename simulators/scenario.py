@@ -44,7 +44,7 @@ from alerts.types import AlertType
 
 from .city import City, city_bounds, generate_city
 from .fleet import IMAGE_FAULTS, _seed, patrol_tracks, snapshot
-from geofence.spans import complement, merge
+from geofence.spans import complement, intersect, merge
 
 from .truth import CameraPlan, CheckpointPlan, GroundTruth, TruthStandard, UnitPlan
 
@@ -347,11 +347,6 @@ def _teams(city: City, plans) -> dict[str, list]:
     return out
 
 
-def _both(x: list[tuple[float, float]], y: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Where two sets of stretches (each merged) hold at once."""
-    return merge((max(a, c), min(b, d)) for a, b in x for c, d in y if min(b, d) > max(a, c))
-
-
 def _gap_open(readings, gap_late: float, std: TruthStandard, end: float):
     """When a cell's coverage gap alert is surely open and when it may be: from its failing (the
     latest reading's, and the judging step behind) until the next visit began (the earliest
@@ -380,17 +375,22 @@ def _blinded(cam: str, faults, shots, blinding: set[str], sc: "Scenario", std: T
         maybe.append((a, b + late + std.offline_clear_s))
         if f.kind == "camera_offline":
             sure.append((a + std.offline_for_s + 3 * sc.heartbeat_s + late, b))  # (said, or by its silence)
-    run: list[float] = []
-    for t, got in [*shots, (math.inf, None)]:
-        if got is not None and f"image_{got}" in blinding:
-            run.append(t)
-            continue
-        if run:
-            maybe.append((run[0], run[-1] + sc.snapshot_every_s + late))
-            if len(run) >= std.image_confirm:
-                sure.append((run[std.image_confirm - 1] + late, run[-1]))
-        run = []
+    for run in _showing(shots, {f[6:] for f in blinding if f.startswith("image_")}):
+        maybe.append((run[0], run[-1] + sc.snapshot_every_s + late))
+        if len(run) >= std.image_confirm:
+            sure.append((run[std.image_confirm - 1] + late, run[-1]))
     return merge(sure), merge(maybe)
+
+
+def _showing(shots, faults: set[str]) -> list[list[float]]:
+    """The runs of consecutive snapshots (their times) that show one of the faults."""
+    runs: list[list[float]] = [[]]
+    for t, got in shots:
+        if got in faults:
+            runs[-1].append(t)
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
 
 
 def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario, std: TruthStandard,
@@ -429,18 +429,10 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
             out.append({"type": str(_ALERT[f.kind]), "subject": tg, "from": a, "to": b + late})
     for cam, snaps in shown.items():
         for fault in IMAGE_FAULTS:
-            run: list[float] = []
-            for t, got in [*snaps, (math.inf, None)]:
-                if got == fault:
-                    run.append(t)
-                    continue
-                if len(run) >= std.image_confirm:
-                    out.append({"type": f"image_{fault}", "subject": cam, "from": run[0],
-                                "to": run[-1] + sc.snapshot_every_s + late})
-                elif run:
-                    out.append({"type": f"image_{fault}", "subject": cam, "from": run[0],
-                                "to": run[-1] + sc.snapshot_every_s + late, "optional": True})
-                run = []
+            for run in _showing(snaps, {fault}):
+                out.append({"type": f"image_{fault}", "subject": cam, "from": run[0],
+                            "to": run[-1] + sc.snapshot_every_s + late,
+                            **({} if len(run) >= std.image_confirm else {"optional": True})})
     for cell_id, readings in coverage["gap_openings"].items():
         sure = len({len(r) for r in readings}) == 1
         for k in range(max(len(r) for r in readings)):
@@ -465,7 +457,7 @@ def expected_alerts(faults, shown, coverage, understaffed, outside, sc: Scenario
         eyes = [_blinded(cam, faults, shown.get(cam, ()), blinding, sc, std, late) for cam in cams]
         sure, maybe = gap_sure, gap_maybe
         for cam_sure, cam_maybe in eyes:
-            sure, maybe = _both(sure, cam_sure), _both(maybe, cam_maybe)
+            sure, maybe = intersect(sure, cam_sure), intersect(maybe, cam_maybe)
         for a, b in maybe:  # one expectation per stretch in which all of it may hold at once
             must = [(x, y) for x, y in sure if a <= x and y <= b and y - x >= step]
             out.append({"type": "blind_spot", "subject": cell_id, "from": a, "to": (must[0][0] + step if must else b),
