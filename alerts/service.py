@@ -496,7 +496,8 @@ class AlertService:
         except CoverageError as e:
             log.info("coverage indicator not judged: %s", e)
             if not stored_only:
-                self._indicated_through = max(self._indicated_through, end)  # nothing to assess there
+                with self._indicated_lock:  # nothing to assess there: not looked for again
+                    self._indicated_through = max(self._indicated_through, end)
             return None
         finally:
             conn.rollback()
